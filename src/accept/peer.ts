@@ -1,0 +1,80 @@
+import type { ListenAddress } from '../config/types.js';
+
+/** Who is on the other end of an accepted connection, addresses already normalised. */
+export type Peer =
+  | {
+      readonly kind: 'tcp';
+      readonly localAddress: string;
+      readonly localPort: number;
+      readonly remoteAddress: string;
+      readonly remotePort: number;
+    }
+  | {
+      readonly kind: 'unix';
+      /** The listener's path, `@name` for an abstract socket. */
+      readonly localPath: string;
+      readonly pid: number | null;
+      readonly uid: number | null;
+      readonly gid: number | null;
+    };
+
+export interface PeerCredentials {
+  readonly pid: number;
+  readonly uid: number;
+  readonly gid: number;
+}
+
+/** `::ffff:1.2.3.4` (an IPv4 peer on a dual-stack listener) → `1.2.3.4`; others unchanged. */
+export function normaliseAddress(address: string): string {
+  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(address);
+  return mapped?.[1] ?? address;
+}
+
+export interface SocketEnds {
+  readonly localAddress?: string | undefined;
+  readonly localPort?: number | undefined;
+  readonly remoteAddress?: string | undefined;
+  readonly remotePort?: number | undefined;
+}
+
+/** Describes the peer of a socket accepted on `listener` (pure over the socket's fields). */
+export function describePeer(
+  ends: SocketEnds,
+  listener: ListenAddress,
+  credentials: PeerCredentials | null,
+): Peer {
+  if (listener.kind === 'unix') {
+    return {
+      kind: 'unix',
+      localPath: listener.abstract ? `@${listener.path}` : listener.path,
+      pid: credentials?.pid ?? null,
+      uid: credentials?.uid ?? null,
+      gid: credentials?.gid ?? null,
+    };
+  }
+  return {
+    kind: 'tcp',
+    localAddress: normaliseAddress(ends.localAddress ?? ''),
+    localPort: ends.localPort ?? 0,
+    remoteAddress: normaliseAddress(ends.remoteAddress ?? ''),
+    remotePort: ends.remotePort ?? 0,
+  };
+}
+
+/** The peer as one log field: `1.2.3.4:5678`, `[::1]:5678`, `uid 1000 pid 42`. */
+export function formatPeer(peer: Peer): string {
+  if (peer.kind === 'unix') {
+    return peer.uid === null ? 'unix' : `uid ${peer.uid} pid ${peer.pid ?? '?'}`;
+  }
+  const host = peer.remoteAddress.includes(':') ? `[${peer.remoteAddress}]` : peer.remoteAddress;
+  return `${host}:${peer.remotePort}`;
+}
+
+/**
+ * The connection's instance id, as systemd names per-connection units:
+ * `<n>-<localaddr>:<localport>-<remoteaddr>:<remoteport>` or `<n>-<pid>-<uid>`.
+ */
+export function connectionId(n: number, peer: Peer): string {
+  if (peer.kind === 'unix') return `${n}-${peer.pid ?? 'unknown'}-${peer.uid ?? 'unknown'}`;
+  return `${n}-${peer.localAddress}:${peer.localPort}-${peer.remoteAddress}:${peer.remotePort}`;
+}

@@ -1,0 +1,166 @@
+import { parseListenAddress } from '../listen/address.js';
+import type { AccountLookup } from './accounts.js';
+import type { ConfigProblem, Identity, ListenAddress, ServiceFile, ServiceSpec } from './types.js';
+
+/** What resolution needs from the world, passed in so this module stays free of I/O. */
+export interface ResolveContext {
+  readonly accounts: AccountLookup;
+  readonly isRoot: boolean;
+  /** The daemon's own user. */
+  readonly self: Identity;
+  readonly daemonEnv: Readonly<Record<string, string | undefined>>;
+  /** Classifies a program path: 'ok', 'missing' or 'not-executable'. */
+  readonly checkExecutable: (path: string) => 'ok' | 'missing' | 'not-executable';
+}
+
+export const defaultHandlerPath = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
+
+/** Turns a validated service file into the ServiceSpec the daemon runs, or its problems. */
+export function resolveService(
+  name: string,
+  file: string,
+  value: ServiceFile,
+  ctx: ResolveContext,
+): { ok: true; spec: ServiceSpec } | { ok: false; problems: ConfigProblem[] } {
+  const problems: ConfigProblem[] = [];
+  const note = (pointer: string, message: string): void =>
+    void problems.push({ file, pointer, message });
+  const listen = resolveListen(value.listen, note);
+  const program = resolveProgram(value.exec[0] ?? '', ctx, note);
+  const who = resolveCredentials(value, ctx, note);
+  const socketOwner = resolveOwner(value.socket.user, value.socket.group, '/socket', ctx, note);
+  if (problems.length > 0) return { ok: false, problems };
+  const spec: ServiceSpec = {
+    name,
+    file,
+    description: value.description ?? null,
+    disabled: value.disabled,
+    listen,
+    exec: { file: program, argv: [...value.exec] },
+    switchTo: who.switchTo,
+    identity: who.identity,
+    baseEnv: buildBaseEnv(value, who.identity, ctx.daemonEnv),
+    cwd: value.cwd ?? '/',
+    stderr: value.stderr,
+    socket: {
+      mode: parseInt(value.socket.mode, 8),
+      uid: socketOwner.uid,
+      gid: socketOwner.gid,
+      backlog: value.socket.backlog,
+      noDelay: value.socket.noDelay,
+      keepAlive: value.socket.keepAlive,
+    },
+    effective: value,
+    files: [file],
+    sources: { '': file },
+  };
+  return { ok: true, spec };
+}
+
+type Note = (pointer: string, message: string) => void;
+
+function resolveListen(listen: string | readonly string[], note: Note): ListenAddress[] {
+  const list = typeof listen === 'string' ? [listen] : listen;
+  const out: ListenAddress[] = [];
+  list.forEach((text, i) => {
+    const parsed = parseListenAddress(text);
+    if (parsed.ok) out.push(parsed.address);
+    else note(typeof listen === 'string' ? '/listen' : `/listen/${i}`, parsed.message);
+  });
+  return out;
+}
+
+function resolveProgram(program: string, ctx: ResolveContext, note: Note): string {
+  if (program === '') {
+    note('/exec/0', 'must name a program');
+    return '';
+  }
+  const candidates = program.includes('/')
+    ? [program]
+    : pathDirs(ctx).map((dir) => `${dir}/${program}`);
+  if (program.includes('/') && !program.startsWith('/')) {
+    note('/exec/0', `"${program}": must be an absolute path or a name looked up on PATH`);
+    return '';
+  }
+  let seenNotExecutable: string | null = null;
+  for (const candidate of candidates) {
+    const state = ctx.checkExecutable(candidate);
+    if (state === 'ok') return candidate;
+    if (state === 'not-executable') seenNotExecutable ??= candidate;
+  }
+  if (seenNotExecutable !== null) note('/exec/0', `${seenNotExecutable}: not executable`);
+  else if (program.startsWith('/')) note('/exec/0', `${program}: no such file`);
+  else note('/exec/0', `"${program}" not found on PATH (${pathDirs(ctx).join(':')})`);
+  return '';
+}
+
+function pathDirs(ctx: ResolveContext): string[] {
+  return (ctx.daemonEnv.PATH ?? defaultHandlerPath).split(':').filter((dir) => dir.startsWith('/'));
+}
+
+function resolveCredentials(
+  value: ServiceFile,
+  ctx: ResolveContext,
+  note: Note,
+): { switchTo: ServiceSpec['switchTo']; identity: Identity } {
+  if (value.user === undefined && value.group === undefined)
+    return { switchTo: null, identity: ctx.self };
+  const user = value.user === undefined ? null : ctx.accounts.user(value.user);
+  if (value.user !== undefined && user === null)
+    note('/user', `unknown user ${JSON.stringify(value.user)}`);
+  const group = value.group === undefined ? null : ctx.accounts.group(value.group);
+  if (value.group !== undefined && group === null)
+    note('/group', `unknown group ${JSON.stringify(value.group)}`);
+  const identity: Identity =
+    user === null ? ctx.self : { uid: user.uid, gid: user.gid, user: user.name, home: user.home };
+  const uid = identity.uid;
+  const gid = group?.gid ?? identity.gid;
+  if (!ctx.isRoot) {
+    if (user !== null && uid !== ctx.self.uid)
+      note('/user', `changing user needs a root daemon (this one runs as uid ${ctx.self.uid})`);
+    if (group !== null && gid !== ctx.self.gid)
+      note('/group', `changing group needs a root daemon (this one runs as gid ${ctx.self.gid})`);
+    return { switchTo: null, identity };
+  }
+  return { switchTo: { uid, gid }, identity };
+}
+
+function resolveOwner(
+  userKey: string | number | undefined,
+  groupKey: string | number | undefined,
+  at: string,
+  ctx: ResolveContext,
+  note: Note,
+): { uid: number | null; gid: number | null } {
+  const user = userKey === undefined ? null : ctx.accounts.user(userKey);
+  if (userKey !== undefined && user === null)
+    note(`${at}/user`, `unknown user ${JSON.stringify(userKey)}`);
+  const group = groupKey === undefined ? null : ctx.accounts.group(groupKey);
+  if (groupKey !== undefined && group === null)
+    note(`${at}/group`, `unknown group ${JSON.stringify(groupKey)}`);
+  if (!ctx.isRoot && user !== null && user.uid !== ctx.self.uid) {
+    note(
+      `${at}/user`,
+      `changing a socket's owner needs a root daemon (this one runs as uid ${ctx.self.uid})`,
+    );
+  }
+  return { uid: user?.uid ?? null, gid: group?.gid ?? null };
+}
+
+function buildBaseEnv(
+  value: ServiceFile,
+  identity: Identity,
+  daemonEnv: ResolveContext['daemonEnv'],
+): Record<string, string> {
+  const env: Record<string, string> = {
+    PATH: defaultHandlerPath,
+    HOME: identity.home,
+    USER: identity.user,
+    LOGNAME: identity.user,
+  };
+  for (const name of value.passEnv) {
+    const passed = daemonEnv[name];
+    if (passed !== undefined) env[name] = passed;
+  }
+  return Object.assign(env, value.env);
+}

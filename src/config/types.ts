@@ -1,0 +1,105 @@
+import type { StderrTarget } from '../spawn/types.js';
+
+/** A service file as it stands after schema validation with defaults applied. */
+export interface ServiceFile {
+  readonly $schema?: string;
+  readonly description?: string;
+  readonly disabled: boolean;
+  readonly listen: string | readonly string[];
+  readonly exec: readonly string[];
+  readonly user?: string | number;
+  readonly group?: string | number;
+  readonly env: Readonly<Record<string, string>>;
+  readonly passEnv: readonly string[];
+  readonly cwd?: string;
+  readonly stderr: StderrTarget;
+  readonly socket: SocketFile;
+}
+
+export interface SocketFile {
+  readonly mode: string;
+  readonly user?: string | number;
+  readonly group?: string | number;
+  readonly backlog: number;
+  readonly noDelay: boolean;
+  readonly keepAlive: boolean;
+}
+
+/** The top-level keys of ServiceFile, in schema order; a unit test holds them equal. */
+export const serviceFileKeys = [
+  '$schema',
+  'description',
+  'disabled',
+  'listen',
+  'exec',
+  'user',
+  'group',
+  'env',
+  'passEnv',
+  'cwd',
+  'stderr',
+  'socket',
+] as const;
+
+export type ListenAddress =
+  | { readonly kind: 'tcp'; readonly host: string | null; readonly port: number }
+  | { readonly kind: 'unix'; readonly path: string; readonly abstract: boolean };
+
+/** Who a handler runs as (resolved when the configuration is loaded). */
+export interface Identity {
+  readonly uid: number;
+  readonly gid: number;
+  readonly user: string;
+  readonly home: string;
+}
+
+export interface SocketSpec {
+  readonly mode: number;
+  readonly uid: number | null;
+  readonly gid: number | null;
+  readonly backlog: number;
+  readonly noDelay: boolean;
+  readonly keepAlive: boolean;
+}
+
+/** One service, validated and resolved: what the daemon runs. */
+export interface ServiceSpec {
+  readonly name: string;
+  readonly file: string;
+  readonly description: string | null;
+  readonly disabled: boolean;
+  readonly listen: readonly ListenAddress[];
+  /** Absolute path of the program and the full argv. */
+  readonly exec: { readonly file: string; readonly argv: readonly string[] };
+  /** Credentials to switch to; null when the handler keeps the daemon's. */
+  readonly switchTo: { readonly uid: number; readonly gid: number } | null;
+  /** The user the handler runs as (for HOME, USER, LOGNAME). */
+  readonly identity: Identity;
+  /** Fixed part of the handler environment: PATH, HOME, USER, LOGNAME, passEnv, env. */
+  readonly baseEnv: Readonly<Record<string, string>>;
+  readonly cwd: string;
+  readonly stderr: StderrTarget;
+  readonly socket: SocketSpec;
+  /** The file as validated, defaults filled in (what `check` prints). */
+  readonly effective: ServiceFile;
+  /** Every file that contributed, in the order applied (a template, drop-ins, ...). */
+  readonly files: readonly string[];
+  /** JSON pointer → the file that supplied the value there; '' is the defining file. */
+  readonly sources: Readonly<Record<string, string>>;
+}
+
+export interface Config {
+  readonly dir: string;
+  readonly services: readonly ServiceSpec[];
+}
+
+/** One thing wrong with the configuration: file, JSON pointer, message. */
+export interface ConfigProblem {
+  readonly file: string;
+  readonly pointer: string;
+  readonly message: string;
+}
+
+export function formatProblem(problem: ConfigProblem): string {
+  return `${problem.file}: ${problem.pointer === '' ? '/' : problem.pointer}: ${problem.message}`;
+}

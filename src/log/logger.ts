@@ -1,0 +1,59 @@
+import winston from 'winston';
+import type { EventLog, LogFields, LogLevel } from './events.js';
+
+export const logFormats = ['json', 'text'] as const;
+export type LogFormat = (typeof logFormats)[number];
+
+/** A winston logger writing one record per line to stderr, as JSON or as text for people. */
+export function createLogger(options: { format: LogFormat; level: LogLevel }): EventLog {
+  const logger = winston.createLogger({
+    level: options.level,
+    levels: { error: 0, warn: 1, info: 2, debug: 3 },
+    format: options.format === 'json' ? jsonFormat() : textFormat(),
+    transports: [
+      new winston.transports.Console({ stderrLevels: ['error', 'warn', 'info', 'debug'] }),
+    ],
+  });
+  return wrap(logger);
+}
+
+function wrap(logger: winston.Logger): EventLog {
+  return {
+    log(level: LogLevel, event, fields: LogFields = {}) {
+      logger.log(level, event, { ...fields });
+    },
+    child(fields) {
+      return wrap(logger.child({ ...fields }));
+    },
+  };
+}
+
+function jsonFormat(): winston.Logform.Format {
+  return winston.format.printf((info) => {
+    const { level, message, ...rest } = info;
+    return JSON.stringify({ time: new Date().toISOString(), level, event: message, ...rest });
+  });
+}
+
+function textFormat(): winston.Logform.Format {
+  return winston.format.printf((info) => {
+    const { level, message, ...rest } = info;
+    const fields = Object.entries(rest)
+      .filter(([key]) => typeof key === 'string')
+      .map(([key, value]) => `${key}=${formatValue(value)}`);
+    return [new Date().toISOString(), level, String(message), ...fields].join(' ');
+  });
+}
+
+function formatValue(value: unknown): string {
+  const text = Array.isArray(value) ? value.join(',') : String(value);
+  return /[\s"=]/.test(text) || text === '' ? JSON.stringify(text) : text;
+}
+
+/** A logger that drops everything (for commands that run the daemon's code without a log). */
+export const silentLog: EventLog = {
+  log() {},
+  child() {
+    return silentLog;
+  },
+};

@@ -1,0 +1,21 @@
+import type { ServiceSpec } from '../config/types.js';
+import type { SpawnPlan } from './types.js';
+
+/** How to start the service's handler with this environment (pure). */
+export function buildSpawnPlan(service: ServiceSpec, env: readonly string[]): SpawnPlan {
+  return {
+    file: service.exec.file,
+    argv: service.exec.argv,
+    env,
+    cwd: service.cwd,
+    uid: service.switchTo?.uid ?? null,
+    gid: service.switchTo?.gid ?? null,
+    groups: null,
+    umask: null,
+    nice: null,
+    rlimits: [],
+    chroot: null,
+    noNewPrivileges: false,
+    stderr: service.stderr,
+  };
+}

@@ -1,0 +1,258 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { connect, type Socket } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const root = fileURLToPath(new URL('../..', import.meta.url));
+export const cli = join(root, 'dist/src/main.js');
+export const fixtures = join(root, 'test/fixtures');
+export const isRoot = process.getuid?.() === 0;
+
+export type LogRecord = Record<string, unknown> & { event: string; level: string };
+
+/** A temp dir with a conf.d inside, removed by `cleanup`. */
+export function makeConfDir(services: Record<string, unknown>): {
+  dir: string;
+  confDir: string;
+  cleanup: () => void;
+} {
+  const dir = mkdtempSync(join(tmpdir(), 'socketeer-test-'));
+  const confDir = join(dir, 'conf.d');
+  writeServices(confDir, services);
+  return { dir, confDir, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
+}
+
+export function writeServices(confDir: string, services: Record<string, unknown>): void {
+  mkdirSync(confDir, { recursive: true });
+  for (const [name, body] of Object.entries(services)) {
+    writeFileSync(
+      join(confDir, name),
+      typeof body === 'string' ? body : JSON.stringify(body, null, 2),
+    );
+  }
+}
+
+/** The running daemon under test: the built CLI, its ready line parsed, its log collected. */
+export class DaemonUnderTest {
+  readonly child: ChildProcess;
+  readonly records: LogRecord[] = [];
+  readonly addresses = new Map<string, string[]>();
+  stdout = '';
+  stderrText = '';
+  private waiters: { test: (r: LogRecord) => boolean; resolve: (r: LogRecord) => void }[] = [];
+  readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+
+  private constructor(child: ChildProcess) {
+    this.child = child;
+    let pending = '';
+    child.stderr?.setEncoding('utf8');
+    child.stderr?.on('data', (chunk: string) => {
+      this.stderrText += chunk;
+      pending += chunk;
+      let nl: number;
+      while ((nl = pending.indexOf('\n')) !== -1) {
+        const line = pending.slice(0, nl);
+        pending = pending.slice(nl + 1);
+        this.onLine(line);
+      }
+    });
+    child.stdout?.setEncoding('utf8');
+    child.stdout?.on('data', (chunk: string) => (this.stdout += chunk));
+    this.exited = new Promise((resolve) =>
+      child.once('exit', (code, signal) => resolve({ code, signal })),
+    );
+  }
+
+  static async start(
+    confDir: string,
+    extra: string[] = [],
+    env: NodeJS.ProcessEnv = cleanEnv(),
+  ): Promise<DaemonUnderTest> {
+    const child = spawnClean(
+      [process.execPath, cli, 'serve', '--config-dir', confDir, '--log-level', 'debug', ...extra],
+      env,
+    );
+    const daemon = new DaemonUnderTest(child);
+    await daemon.waitForReady();
+    return daemon;
+  }
+
+  get pid(): number {
+    return this.child.pid ?? -1;
+  }
+
+  /** The first bound address of a service, e.g. `{ host: '127.0.0.1', port: 40123 }` or a path. */
+  tcp(service: string, index = 0): { host: string; port: number } {
+    const address = this.addresses.get(service)?.[index];
+    const m = /^tcp:(?:\[(.+)\]|([^:]+)):(\d+)$/.exec(address ?? '');
+    if (m === null) throw new Error(`no tcp address for ${service}: ${String(address)}`);
+    return { host: m[1] ?? m[2] ?? '', port: Number(m[3]) };
+  }
+
+  private async waitForReady(): Promise<void> {
+    await withDeadline(
+      new Promise<void>((resolve, reject) => {
+        const check = (): void => {
+          const line = this.stdout.split('\n').find((l) => l.startsWith('ready:'));
+          if (line !== undefined) {
+            for (const pair of line.slice('ready:'.length).trim().split(' ').filter(Boolean)) {
+              const eq = pair.indexOf('=');
+              const list = this.addresses.get(pair.slice(0, eq)) ?? [];
+              list.push(pair.slice(eq + 1));
+              this.addresses.set(pair.slice(0, eq), list);
+            }
+            resolve();
+          }
+        };
+        this.child.stdout?.on('data', check);
+        void this.exited.then(({ code }) =>
+          reject(new Error(`daemon exited ${code}: ${this.stderrText}`)),
+        );
+      }),
+      15000,
+      'daemon readiness',
+    );
+  }
+
+  private onLine(line: string): void {
+    let record: LogRecord;
+    try {
+      record = JSON.parse(line) as LogRecord;
+    } catch {
+      return;
+    }
+    this.records.push(record);
+    this.waiters = this.waiters.filter((w) => {
+      if (!w.test(record)) return true;
+      w.resolve(record);
+      return false;
+    });
+  }
+
+  /** Resolves with the first record (past or future) that passes `test`. */
+  waitForLog(test: (r: LogRecord) => boolean, ms = 10000): Promise<LogRecord> {
+    const seen = this.records.find(test);
+    if (seen !== undefined) return Promise.resolve(seen);
+    return withDeadline(
+      new Promise((resolve) => this.waiters.push({ test, resolve })),
+      ms,
+      'log record',
+    );
+  }
+
+  /** Resolves once `count` records pass `test`. */
+  waitForCount(test: (r: LogRecord) => boolean, count: number, ms = 30000): Promise<void> {
+    return withDeadline(
+      new Promise<void>((resolve) => {
+        let seen = this.records.filter(test).length;
+        if (seen >= count) return resolve();
+        this.waiters.push({
+          test: (r) => test(r) && ++seen >= count,
+          resolve: () => resolve(),
+        });
+      }),
+      ms,
+      `${count} log records`,
+    );
+  }
+
+  async stop(
+    signal: NodeJS.Signals = 'SIGTERM',
+  ): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
+    if (this.child.exitCode === null && this.child.signalCode === null) this.child.kill(signal);
+    return withDeadline(this.exited, 20000, 'daemon exit');
+  }
+}
+
+/**
+ * Spawns through `env -i` so that the command gets exactly `env`: tap instruments this test
+ * process's child_process and would otherwise add its own variables to every child.
+ */
+export function spawnClean(argv: string[], env: NodeJS.ProcessEnv = cleanEnv()): ChildProcess {
+  const assignments = Object.entries(env).map(([k, v]) => `${k}=${v ?? ''}`);
+  return spawn('/usr/bin/env', ['-i', ...assignments, ...argv], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+}
+
+/** This process's environment without what tap adds to instrument child processes. */
+export function cleanEnv(extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = {};
+  for (const [key, value] of Object.entries(process.env)) {
+    if (key !== 'NODE_OPTIONS' && !key.startsWith('_TAPJS') && !key.startsWith('TAP'))
+      env[key] = value;
+  }
+  return { ...env, ...extra };
+}
+
+export function withDeadline<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms waiting for ${what}`)), ms);
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}
+
+/** Connects, optionally writes and half-closes, and collects everything until EOF. */
+export function exchange(
+  target: { host: string; port: number } | { path: string },
+  input: Buffer | string | null,
+  options: { halfClose?: boolean; ms?: number } = {},
+): Promise<Buffer> {
+  return withDeadline(
+    new Promise<Buffer>((resolve, reject) => {
+      const socket: Socket =
+        'path' in target ? connect(target.path) : connect(target.port, target.host);
+      const chunks: Buffer[] = [];
+      socket.on('data', (c: Buffer) => chunks.push(c));
+      socket.on('end', () => {
+        socket.end();
+        resolve(Buffer.concat(chunks));
+      });
+      socket.on('error', reject);
+      socket.on('connect', () => {
+        if (input !== null) socket.write(input);
+        if (options.halfClose !== false) socket.end();
+      });
+    }),
+    options.ms ?? 15000,
+    'exchange',
+  );
+}
+
+/** Children of `pid` and their states, from /proc. */
+export function childrenOf(pid: number): { pid: number; state: string; comm: string }[] {
+  const out: { pid: number; state: string; comm: string }[] = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+      const close = stat.lastIndexOf(')');
+      const fields = stat.slice(close + 2).split(' ');
+      if (Number(fields[1]) === pid)
+        out.push({
+          pid: Number(entry),
+          state: fields[0] ?? '?',
+          comm: stat.slice(stat.indexOf('(') + 1, close),
+        });
+    } catch {
+      // the process ended while we looked
+    }
+  }
+  return out;
+}
+
+export function fdCount(pid: number): number {
+  return readdirSync(`/proc/${pid}/fd`).length;
+}
+
+export function parseEnv(text: string): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const line of text.split('\n')) {
+    const eq = line.indexOf('=');
+    if (eq > 0) env[line.slice(0, eq)] = line.slice(eq + 1);
+  }
+  return env;
+}
