@@ -1,0 +1,194 @@
+import { randomBytes } from 'node:crypto';
+import { chmod, lstat, mkdir, rename, unlink } from 'node:fs/promises';
+import { connect, createServer, type Server, type Socket } from 'node:net';
+import { dirname, join } from 'node:path';
+import { ExitCode, FatalError, describeSystemError } from '../errors.js';
+import {
+  endGently,
+  serveConversation,
+  type ControlHandler,
+  type ControlLogger,
+} from './connection.js';
+import { formatReply, type ControlErrorBody } from './protocol.js';
+
+export type { ControlHandler, ControlLogger } from './connection.js';
+
+export interface ControlServerOptions {
+  readonly path: string;
+  /** Mode of the socket file; default 0o600. */
+  readonly mode?: number;
+  /** Mode of parent directories this creates when missing; default 0o700. */
+  readonly dirMode?: number;
+  /** Answers one valid request: resolves to the reply's result, or throws a ControlError. */
+  readonly handle: ControlHandler;
+  readonly log: ControlLogger;
+  /** Longest request line in bytes, newline excluded; default 65536. */
+  readonly maxLineBytes?: number;
+  /** Control connections open at once; one more gets a `busy` reply; default 32. */
+  readonly maxConnections?: number;
+  /** A connection with no request in progress is closed after this long; default 30000. */
+  readonly idleTimeoutMs?: number;
+  /** Peers with this uid (and root) may connect; default the daemon's effective uid. */
+  readonly ownerUid?: number;
+  /**
+   * The peer's uid (SO_PEERCRED), or null when unknown; then only the socket file's mode and
+   * owner keep others out. Default: always null.
+   */
+  readonly peerUid?: (socket: Socket) => number | null;
+}
+
+export interface ControlServer {
+  readonly path: string;
+  /** Stops listening, drops open control connections, removes the socket path if still ours. */
+  close(): Promise<void>;
+}
+
+/**
+ * Binds the control socket without a permission window (temporary name under umask 0o177,
+ * chmod, rename into place), replacing a stale socket but never a live one, and serves it.
+ * Throws a FatalError (exit 111) when it cannot bind.
+ */
+export async function startControlServer(options: ControlServerOptions): Promise<ControlServer> {
+  const { path, log } = options;
+  const sockets = new Set<Socket>();
+  const server = createServer({ allowHalfOpen: true });
+  server.on('connection', (socket) => acceptControlConnection(socket, sockets, options));
+  const identity = await bindSafely(server, options).catch((error: unknown) => {
+    throw error instanceof FatalError ? error : bindError(path, describeSystemError(error));
+  });
+  server.on('error', (error) => log.error('control-error', { error: describeSystemError(error) }));
+  log.info('control-listen', { path });
+  let closing: Promise<void> | undefined;
+  const close = async (): Promise<void> => {
+    for (const socket of sockets) socket.destroy();
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+    await unlinkIfSame(path, identity);
+  };
+  return { path, close: () => (closing ??= close()) };
+}
+
+function acceptControlConnection(
+  socket: Socket,
+  sockets: Set<Socket>,
+  options: ControlServerOptions,
+): void {
+  socket.on('error', () => undefined); // a peer that resets is routine, not a daemon problem
+  sockets.add(socket);
+  socket.once('close', () => sockets.delete(socket));
+  const limit = options.maxConnections ?? 32;
+  if (sockets.size > limit) {
+    refuse(socket, options.log, {
+      code: 'busy',
+      message: `too many control connections (${limit})`,
+    });
+    return;
+  }
+  const refusal = checkPeer(socket, options);
+  if (refusal !== null) {
+    refuse(socket, options.log, refusal);
+    return;
+  }
+  serveConversation(socket, {
+    handle: options.handle,
+    log: options.log,
+    maxLineBytes: options.maxLineBytes ?? 65536,
+    idleTimeoutMs: options.idleTimeoutMs ?? 30000,
+  });
+}
+
+function checkPeer(socket: Socket, options: ControlServerOptions): ControlErrorBody | null {
+  if (options.peerUid === undefined) return null;
+  let uid: number | null;
+  try {
+    uid = options.peerUid(socket);
+  } catch (error) {
+    options.log.error('control-error', { error: `peer credentials: ${String(error)}` });
+    return { code: 'forbidden', message: 'unable to read the peer credentials' };
+  }
+  const owner = options.ownerUid ?? process.geteuid?.() ?? 0;
+  if (uid === null || uid === 0 || uid === owner) return null;
+  return { code: 'forbidden', message: `uid ${uid} may not control this daemon (uid ${owner})` };
+}
+
+function refuse(socket: Socket, log: ControlLogger, error: ControlErrorBody): void {
+  log.warn('control-refused', { ...error });
+  endGently(socket, formatReply({ id: null, ok: false, error }));
+}
+
+interface FileIdentity {
+  readonly dev: number;
+  readonly ino: number;
+}
+
+async function bindSafely(server: Server, options: ControlServerOptions): Promise<FileIdentity> {
+  const { path } = options;
+  const dir = dirname(path);
+  await mkdir(dir, { recursive: true, mode: options.dirMode ?? 0o700 });
+  await refuseLiveSocket(path);
+  const temporary = join(dir, `.${process.pid}.${randomBytes(3).toString('hex')}`);
+  await listenWithUmask(server, temporary);
+  try {
+    await chmod(temporary, options.mode ?? 0o600);
+    await rename(temporary, path);
+    const stats = await lstat(path);
+    return { dev: stats.dev, ino: stats.ino };
+  } catch (error) {
+    server.close(); // also unlinks the temporary name if it is still there
+    throw error;
+  }
+}
+
+async function refuseLiveSocket(path: string): Promise<void> {
+  const stats = await lstat(path).catch((error: NodeJS.ErrnoException) => {
+    if (error.code === 'ENOENT') return null;
+    throw error;
+  });
+  if (stats === null) return;
+  if (!stats.isSocket()) throw bindError(path, 'the path exists and is not a socket');
+  const probe = await probeSocket(path);
+  if (probe === 'ECONNREFUSED' || probe === 'ENOENT') return; // stale: the rename replaces it
+  throw bindError(path, probe === 'live' ? describeSystemError({ code: 'EADDRINUSE' }) : probe);
+}
+
+/** 'live' when something accepts on the path, else the connect error's code or description. */
+function probeSocket(path: string): Promise<string> {
+  return new Promise((resolve) => {
+    const socket = connect(path);
+    socket.once('connect', () => {
+      socket.destroy();
+      resolve('live');
+    });
+    socket.once('error', (error: NodeJS.ErrnoException) => {
+      const code = error.code;
+      resolve(code === 'ECONNREFUSED' || code === 'ENOENT' ? code : describeSystemError(error));
+    });
+  });
+}
+
+function listenWithUmask(server: Server, path: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    const previous = process.umask(0o177);
+    try {
+      server.listen(path, () => {
+        server.off('error', reject);
+        resolve();
+      }); // bind(2) happens synchronously, under the tight umask
+    } finally {
+      process.umask(previous);
+    }
+  });
+}
+
+async function unlinkIfSame(path: string, identity: FileIdentity): Promise<void> {
+  try {
+    const stats = await lstat(path);
+    if (stats.dev === identity.dev && stats.ino === identity.ino) await unlink(path);
+  } catch {
+    // gone already, or replaced by a successor that owns it now
+  }
+}
+
+function bindError(path: string, reason: string): FatalError {
+  return new FatalError(`unable to bind control socket ${path}: ${reason}`, ExitCode.temporary);
+}
