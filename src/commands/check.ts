@@ -1,5 +1,7 @@
+import { formatProblem, type ConfigProblem } from '../config/types.js';
+import { ExitCode } from '../errors.js';
 import { selectSpawner, type SpawnerChoice } from '../spawn/select-spawner.js';
-import { configDirFrom, loadOrFail } from './load-or-fail.js';
+import { configDirFrom, loadWithNotesOrFail } from './load-or-fail.js';
 
 export interface CheckArgs {
   readonly configDir?: string | undefined;
@@ -7,16 +9,32 @@ export interface CheckArgs {
 }
 
 /**
- * Validates the configuration and prints it as JSON, defaults filled in. Exit 0, or 100 with
- * every problem (through FatalError).
+ * Validates the configuration and prints it as JSON: each service's effective definition
+ * (templates, instances and drop-ins merged, specifiers expanded, defaults filled in), with
+ * `files` (every file that contributed, in the order applied) and `sources` (JSON pointer → the
+ * file that supplied the value there). Notes go to `err` as `FILE: /POINTER: note: MESSAGE`.
+ * Exit 0, or 100 with every problem (through FatalError).
  */
-export function runCheck(args: CheckArgs, out: (text: string) => void): number {
+export function runCheck(
+  args: CheckArgs,
+  out: (text: string) => void,
+  err: (text: string) => void = (text) => void process.stderr.write(text),
+): number {
   const dir = configDirFrom(args.configDir);
-  const config = loadOrFail(dir);
+  const result = loadWithNotesOrFail(dir);
+  for (const note of result.notes) err(`${formatNote(note)}\n`);
   const selected = selectSpawner(args.spawner);
   const services = Object.fromEntries(
-    config.services.map((s) => [s.name, { file: s.file, program: s.exec.file, ...s.effective }]),
+    result.config.services.map((s) => [
+      s.name,
+      { file: s.file, program: s.exec.file, ...s.effective, files: s.files, sources: s.sources },
+    ]),
   );
   out(`${JSON.stringify({ dir, spawner: selected.spawner.name, services }, null, 2)}\n`);
-  return 0;
+  return ExitCode.ok;
+}
+
+/** A note, in the grammar of problems: `FILE: /POINTER: note: MESSAGE`. */
+export function formatNote(note: ConfigProblem): string {
+  return formatProblem({ ...note, message: `note: ${note.message}` });
 }

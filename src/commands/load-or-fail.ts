@@ -1,7 +1,7 @@
 import { homedir } from 'node:os';
 import { defaultConfigDir } from '../config/paths.js';
 import { loadConfig } from '../config/load.js';
-import { formatProblem, type Config } from '../config/types.js';
+import { formatProblem, type Config, type ConfigProblem } from '../config/types.js';
 import { ExitCode, FatalError } from '../errors.js';
 
 /** The config dir a command uses: the flag, else the default for this user. */
@@ -14,8 +14,16 @@ export function configDirFrom(flag: string | undefined): string {
 
 /** Loads the configuration or ends the command with exit 100 and every problem listed. */
 export function loadOrFail(dir: string): Config {
+  return loadWithNotesOrFail(dir).config;
+}
+
+/** As loadOrFail, with the notes (unused templates, orphan drop-ins) that are not errors. */
+export function loadWithNotesOrFail(dir: string): {
+  config: Config;
+  notes: readonly ConfigProblem[];
+} {
   const result = loadConfig(dir);
-  if (result.ok) return result.config;
+  if (result.ok) return { config: result.config, notes: result.notes };
   const count = result.problems.length;
   throw new FatalError(
     `${count} problem${count === 1 ? '' : 's'} in ${dir}; nothing was started`,

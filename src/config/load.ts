@@ -2,70 +2,64 @@ import { accessSync, constants, statSync } from 'node:fs';
 import { userInfo } from 'node:os';
 import { formatListenAddress, isSameBinding } from '../listen/address.js';
 import { createGetentLookup, type AccountLookup } from './accounts.js';
+import { assembleUnits, type ConfFile } from './assemble-units.js';
 import { parseServiceText } from './parse.js';
-import { readConfigDir, type ConfigFileText } from './read-dir.js';
-import { resolveService, type ResolveContext } from './resolve.js';
+import { byCodePoint, readConfigDir, type ConfigFileText } from './read-dir.js';
+import type { ResolveContext } from './resolve.js';
+import { findSource, makeUserLookup, resolveUnit } from './resolve-unit.js';
 import type { Config, ConfigProblem, Identity, ServiceSpec } from './types.js';
-import { validateServiceFile } from './validate.js';
-
-export type LoadResult = { ok: true; config: Config } | { ok: false; problems: ConfigProblem[] };
-
-const serviceName = /^[A-Za-z0-9_.:-]+$/;
 
 /**
- * Reads, parses, validates and resolves every service file of `dir`, all or nothing: the
- * result is either a whole frozen Config or every problem found in every file.
+ * A whole frozen Config, with the notes worth showing (a template with no instance, drop-ins of
+ * no service, ignored files) that do not stop it; or every problem found in every file.
+ */
+export type LoadResult =
+  { ok: true; config: Config; notes: ConfigProblem[] } | { ok: false; problems: ConfigProblem[] };
+
+/**
+ * Reads, parses, assembles (templates, instances, drop-ins, specifiers), validates and resolves
+ * every service file of `dir`, all or nothing.
  */
 export function loadConfig(dir: string, ctx: ResolveContext = systemResolveContext()): LoadResult {
   return assembleConfig(dir, readConfigDir(dir), ctx);
 }
 
-/** The pure part of loadConfig, over file texts already read. */
+/**
+ * The pure part of loadConfig, over file texts already read. Problems are listed by file (in
+ * byte order, each file's in the order found), then the addresses two services share.
+ */
 export function assembleConfig(
   dir: string,
   files: readonly ConfigFileText[],
   ctx: ResolveContext,
 ): LoadResult {
-  const problems: ConfigProblem[] = [];
+  const assembled = assembleUnits(files.map(parseConfFile), { lookupUser: makeUserLookup(ctx) });
+  const problems: ConfigProblem[] = [...assembled.problems];
   const services: ServiceSpec[] = [];
-  for (const file of files) {
-    if (file.relPath.includes('/')) {
-      problems.push({
-        file: file.path,
-        pointer: '',
-        message: 'drop-in directories are not supported yet',
-      });
-      continue;
-    }
-    const name = file.relPath.slice(0, -'.json'.length);
-    if (!serviceName.test(name)) {
-      problems.push({
-        file: file.path,
-        pointer: '',
-        message: `service name "${name}" may contain only A-Z a-z 0-9 _ . : -`,
-      });
-      continue;
-    }
-    const parsed = parseServiceText(file.path, file.text);
-    if (!parsed.ok) {
-      problems.push(parsed.problem);
-      continue;
-    }
-    const validated = validateServiceFile(file.path, parsed.json);
-    if (!validated.ok) {
-      problems.push(...validated.problems);
-      continue;
-    }
-    const resolved = resolveService(name, file.path, validated.value, ctx);
+  for (const unit of assembled.units) {
+    const resolved = resolveUnit(unit, ctx);
     if (resolved.ok) services.push(resolved.spec);
     else problems.push(...resolved.problems);
   }
+  problems.sort((a, b) => byCodePoint(a.file, b.file));
   problems.push(...findSharedAddresses(services));
   if (problems.length > 0) return { ok: false, problems };
-  return { ok: true, config: deepFreeze({ dir, services }) };
+  return { ok: true, config: deepFreeze({ dir, services }), notes: [...assembled.notes] };
 }
 
-/** Two enabled services (or one twice) on one address: name both files. */
+function parseConfFile(file: ConfigFileText): ConfFile {
+  const common = { relPath: file.relPath, path: file.path, isSymlinkTo: file.symlinkTo };
+  if (file.text === null)
+    return { ...common, json: null, parseError: file.readError ?? 'unreadable' };
+  const parsed = parseServiceText(file.path, file.text);
+  if (parsed.ok) return { ...common, json: parsed.json };
+  return { ...common, json: null, parseError: parsed.problem.message };
+}
+
+/**
+ * Two enabled services (or one twice) on one address: name both, each by the file that supplied
+ * the address (with `in NAME` when that is not the service's own file, e.g. a template).
+ */
 export function findSharedAddresses(services: readonly ServiceSpec[]): ConfigProblem[] {
   const problems: ConfigProblem[] = [];
   const seen: { service: ServiceSpec; index: number }[] = [];
@@ -75,12 +69,11 @@ export function findSharedAddresses(services: readonly ServiceSpec[]): ConfigPro
         isSameBinding(other.service.listen[other.index] ?? address, address),
       );
       if (clash !== undefined) {
-        const where = `${clash.service.file} (/listen${listenIndex(clash.service, clash.index)})`;
-        problems.push({
-          file: service.file,
-          pointer: `/listen${listenIndex(service, index)}`,
-          message: `${formatListenAddress(address)} is also used by ${where}`,
-        });
+        const pointer = listenPointer(service, index);
+        const file = findSource(service, pointer);
+        const where = describeListen(clash.service, listenPointer(clash.service, clash.index));
+        const message = `${formatListenAddress(address)} is also used by ${where}`;
+        problems.push({ file, pointer, message: inService(message, service, file) });
       }
       seen.push({ service, index });
     });
@@ -88,8 +81,17 @@ export function findSharedAddresses(services: readonly ServiceSpec[]): ConfigPro
   return problems;
 }
 
-function listenIndex(service: ServiceSpec, index: number): string {
-  return typeof service.effective.listen === 'string' ? '' : `/${index}`;
+function listenPointer(service: ServiceSpec, index: number): string {
+  return typeof service.effective.listen === 'string' ? '/listen' : `/listen/${index}`;
+}
+
+function describeListen(service: ServiceSpec, pointer: string): string {
+  const file = findSource(service, pointer);
+  return file === service.file ? `${file} (${pointer})` : `${file} (${pointer} in ${service.name})`;
+}
+
+function inService(message: string, service: ServiceSpec, file: string): string {
+  return file === service.file ? message : `${message} (in ${service.name})`;
 }
 
 /** The resolution context of this process: real accounts, real files, the real environment. */
