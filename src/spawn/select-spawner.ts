@@ -1,5 +1,7 @@
 import type { PeerCredentials } from '../accept/peer.js';
 import { ExitCode, FatalError } from '../errors.js';
+import { probeNativeAddon, type NativeAddon } from './native-addon.js';
+import { createNativeSpawner } from './native-spawner.js';
 import { portableSpawner } from './portable-spawner.js';
 import type { Spawner } from './types.js';
 
@@ -8,22 +10,42 @@ export const spawnerChoices: readonly SpawnerChoice[] = ['auto', 'native', 'port
 
 export interface SelectedSpawner {
   readonly spawner: Spawner;
+  /** SO_PEERCRED of an accepted Unix connection; null where it cannot be read. */
   readonly peerCredentials: (fd: number) => PeerCredentials | null;
   /** Why the native spawner is not in use, when it is not. */
   readonly note: string | null;
 }
 
-/** Picks the spawner: `auto` takes the native one when its addon is built. */
+/**
+ * Picks the spawner: `auto` takes the native one when its addon is built, `native` insists on
+ * it (exit 100 when it is not there), `portable` takes child_process. Peer credentials come
+ * from the addon whenever it loads, whichever spawner starts the handlers.
+ */
 export function selectSpawner(choice: SpawnerChoice): SelectedSpawner {
+  const probe = probeNativeAddon();
+  const peerCredentials = probe.addon === null ? () => null : readCredentialsWith(probe.addon);
+  if (choice !== 'portable' && probe.addon !== null) {
+    return { spawner: createNativeSpawner(probe.addon), peerCredentials, note: null };
+  }
   if (choice === 'native') {
     throw new FatalError(
-      'the native spawner is not built (run npm install with a C compiler)',
+      `the native spawner is not available: ${probe.reason}`,
       ExitCode.permanent,
     );
   }
   return {
     spawner: portableSpawner,
-    peerCredentials: () => null,
-    note: 'native spawner not built',
+    peerCredentials,
+    note: probe.reason ?? 'portable spawner chosen',
+  };
+}
+
+function readCredentialsWith(addon: NativeAddon): (fd: number) => PeerCredentials | null {
+  return (fd) => {
+    try {
+      return addon.peerCredentials(fd);
+    } catch {
+      return null;
+    }
   };
 }

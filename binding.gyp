@@ -1,0 +1,19 @@
+{
+  "targets": [
+    {
+      "target_name": "socketeer_native",
+      "sources": [
+        "native/addon.c",
+        "native/accounts.c",
+        "native/exit-watch.c",
+        "native/launch.c",
+        "native/names.c",
+        "native/spawn.c",
+        "native/spawn-options.c"
+      ],
+      "defines": ["NAPI_VERSION=8", "_GNU_SOURCE"],
+      "cflags_c": ["-std=gnu11", "-Wall", "-Wextra", "-Wno-unused-parameter", "-fvisibility=hidden"],
+      "ldflags": ["-Wl,-z,nodelete"]
+    }
+  ]
+}

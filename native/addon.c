@@ -1,0 +1,79 @@
+/*
+ * socketeer_native: the native spawner of socketeer (Node-API, plain C, NAPI_VERSION 8).
+ *
+ * Why: child_process.spawn forks the whole Node process (page tables included) and blocks the
+ * event loop until exec; it also cannot set supplementary groups, rlimits, umask, nice, chroot
+ * or no_new_privs, and Node cannot read SO_PEERCRED. This addon does all of it.
+ *
+ * Exports (typed in src/spawn/native-addon.ts):
+ *   spawn(options, onExit)      launch.c, spawn.c, spawn-options.c, exit-watch.c
+ *   peerCredentials(fd)         accounts.c: { pid, uid, gid } of a Unix socket's peer
+ *   groupList(userName, gid)    accounts.c: getgrouplist, primary gid included
+ *   lookupUser(nameOrId)        accounts.c: { uid, gid, name, home, shell } | null
+ *   lookupGroup(nameOrId)       accounts.c: { gid, name } | null
+ *
+ * The child, in order: signal dispositions to SIG_DFL, setsid, socket on fds 0 and 1 and the
+ * stderr target on 2 (pipe, socket or /dev/null), every other fd close-on-exec (close_range,
+ * else a loop up to RLIMIT_NOFILE), O_NONBLOCK cleared on 0..2, chroot + chdir("/"), setrlimit,
+ * setpriority, umask (limits and priority before the uid drop: raising them needs root),
+ * setgroups (the given list; cleared when a uid is set without one), setresgid, setresuid,
+ * chdir to cwd (after the uid drop, so the handler's own permissions apply), PR_SET_NO_NEW_PRIVS,
+ * unblock signals, execve.
+ * A failed step is reported with its errno and syscall name; the parent reaps that child.
+ * The program path and cwd are resolved inside the chroot.
+ *
+ * Exits are watched through one pidfd per child (CLONE_PIDFD, polled by libuv, reaped with
+ * waitid(P_PIDFD)): never waitpid(-1), so Node's own children keep their statuses. While a
+ * child is unreaped its pid cannot be reused, so signalling it (or its process group, since it
+ * is a session leader) is race-free until onExit has run. A watched child keeps the event loop
+ * alive, as a child_process child does.
+ *
+ * The addon is linked with -z nodelete: Node unloads an addon when the last worker using it
+ * ends, and the thread that reaps a worker's orphaned children runs this code.
+ *
+ * Requires Linux >= 5.4 (CLONE_PIDFD, P_PIDFD); close_range with CLOSE_RANGE_CLOEXEC is used
+ * from 5.11. Built by `node-gyp rebuild` (binding.gyp at the package root) into
+ * build/Release/socketeer_native.node; when it cannot be built, socketeer uses its portable
+ * spawner. native/bench-spawn.mjs measures it against child_process.spawn.
+ */
+#include "socketeer.h"
+
+#include <stdlib.h>
+
+static void on_env_teardown(napi_async_cleanup_hook_handle handle, void *data) {
+  struct addon_state *state = data;
+  (void)handle;
+  stop_exit_watches(state);
+}
+
+static int export_function(napi_env env, napi_value exports, const char *name,
+                           napi_callback fn, struct addon_state *state) {
+  napi_value value;
+  if (napi_create_function(env, name, NAPI_AUTO_LENGTH, fn, state, &value) != napi_ok) return -1;
+  return napi_set_named_property(env, exports, name, value) == napi_ok ? 0 : -1;
+}
+
+static napi_value init(napi_env env, napi_value exports) {
+  struct addon_state *state = calloc(1, sizeof *state);
+  if (state == NULL) {
+    napi_throw_error(env, "ENOMEM", "socketeer_native: out of memory");
+    return NULL;
+  }
+  state->env = env;
+  if (napi_get_uv_event_loop(env, &state->loop) != napi_ok ||
+      napi_add_async_cleanup_hook(env, on_env_teardown, state, &state->cleanup) != napi_ok) {
+    free(state);
+    napi_throw_error(env, NULL, "socketeer_native: cannot attach to the event loop");
+    return NULL;
+  }
+  if (export_function(env, exports, "spawn", js_spawn, state) != 0 ||
+      export_function(env, exports, "peerCredentials", js_peer_credentials, state) != 0 ||
+      export_function(env, exports, "groupList", js_group_list, state) != 0 ||
+      export_function(env, exports, "lookupUser", js_lookup_user, state) != 0 ||
+      export_function(env, exports, "lookupGroup", js_lookup_group, state) != 0) {
+    return NULL;
+  }
+  return exports;
+}
+
+NAPI_MODULE(NODE_GYP_MODULE_NAME, init)

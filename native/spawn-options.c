@@ -1,0 +1,238 @@
+/*
+ * The options object of spawn() into a launch_plan: every allocation and check happens here,
+ * before the clone. Malformed options throw a TypeError (a bug in the caller).
+ */
+#include "socketeer.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static void *pool_alloc(struct pool *pool, size_t size) {
+  void *mem;
+  if (pool->count == sizeof pool->items / sizeof pool->items[0]) return NULL;
+  if ((mem = calloc(1, size)) != NULL) pool->items[pool->count++] = mem;
+  return mem;
+}
+
+void pool_free(struct pool *pool) {
+  while (pool->count > 0) free(pool->items[--pool->count]);
+}
+
+static int invalid(napi_env env, const char *key, const char *expected) {
+  char message[128];
+  bool pending = false;
+  napi_is_exception_pending(env, &pending);
+  if (pending) return -1;
+  snprintf(message, sizeof message, "spawn: options.%s must be %s", key, expected);
+  napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", message);
+  return -1;
+}
+
+/* The property, or NULL when it is missing, undefined or null. */
+static napi_value get_prop(napi_env env, napi_value obj, const char *key) {
+  napi_value value;
+  napi_valuetype type;
+  if (napi_get_named_property(env, obj, key, &value) != napi_ok) return NULL;
+  if (napi_typeof(env, value, &type) != napi_ok) return NULL;
+  return type == napi_undefined || type == napi_null ? NULL : value;
+}
+
+/* With dest NULL: the length only. Fails on a non-string or an embedded NUL. */
+static int read_string(napi_env env, napi_value value, char *dest, size_t size, size_t *len) {
+  if (napi_get_value_string_utf8(env, value, dest, size, len) != napi_ok) return -1;
+  if (dest != NULL && strlen(dest) != *len) return -1; /* embedded NUL */
+  return 0;
+}
+
+static int read_optional_string(napi_env env, napi_value obj, const char *key, struct pool *pool,
+                                const char **out) {
+  napi_value value = get_prop(env, obj, key);
+  size_t len;
+  char *copy;
+  *out = NULL;
+  if (value == NULL) return 0;
+  if (read_string(env, value, NULL, 0, &len) != 0 || len == 0) return invalid(env, key, "a string");
+  if ((copy = pool_alloc(pool, len + 1)) == NULL) return invalid(env, key, "allocatable");
+  if (read_string(env, value, copy, len + 1, &len) != 0) return invalid(env, key, "NUL-free");
+  *out = copy;
+  return 0;
+}
+
+/* An array of strings as a NULL-terminated vector and its strings, in one allocation. */
+static int read_string_vector(napi_env env, napi_value obj, const char *key, struct pool *pool,
+                              char ***out) {
+  napi_value array = get_prop(env, obj, key), item;
+  uint32_t count;
+  size_t total = 0, len;
+  bool is_array = false;
+  if (array != NULL) napi_is_array(env, array, &is_array);
+  if (!is_array || napi_get_array_length(env, array, &count) != napi_ok) {
+    return invalid(env, key, "an array of strings");
+  }
+  for (uint32_t i = 0; i < count; i++) {
+    if (napi_get_element(env, array, i, &item) != napi_ok ||
+        read_string(env, item, NULL, 0, &len) != 0) {
+      return invalid(env, key, "an array of strings");
+    }
+    total += len + 1;
+  }
+  char **vector = pool_alloc(pool, sizeof(char *) * (count + 1) + total);
+  if (vector == NULL) return invalid(env, key, "allocatable");
+  char *cursor = (char *)(vector + count + 1);
+  for (uint32_t i = 0; i < count; i++) {
+    napi_get_element(env, array, i, &item);
+    if (read_string(env, item, cursor, total, &len) != 0) return invalid(env, key, "NUL-free");
+    vector[i] = cursor;
+    cursor += len + 1, total -= len + 1;
+  }
+  vector[count] = NULL;
+  *out = vector;
+  return 0;
+}
+
+/* A number in [min, max], integral; *has = 0 when null or missing. */
+static int read_optional_int(napi_env env, napi_value obj, const char *key, double min,
+                             double max, int *has, double *out) {
+  napi_value value = get_prop(env, obj, key);
+  *has = 0;
+  if (value == NULL) return 0;
+  if (napi_get_value_double(env, value, out) != napi_ok || !(*out >= min && *out <= max) ||
+      *out != (double)(long long)*out) { /* the negated range test also refuses NaN */
+    return invalid(env, key, "an integer in range, or null");
+  }
+  *has = 1;
+  return 0;
+}
+
+static int read_groups(napi_env env, napi_value obj, struct pool *pool, struct launch_plan *p) {
+  napi_value array = get_prop(env, obj, "groups"), item;
+  uint32_t count = 0;
+  bool is_array = false;
+  double gid;
+  p->set_groups = array != NULL || p->has_uid; /* a uid drop without a list clears them */
+  p->ngroups = 0;
+  if (array == NULL) return 0;
+  napi_is_array(env, array, &is_array);
+  if (!is_array || napi_get_array_length(env, array, &count) != napi_ok || count > 65536) {
+    return invalid(env, "groups", "an array of gids");
+  }
+  if ((p->groups = pool_alloc(pool, sizeof(gid_t) * (count + 1))) == NULL) return -1;
+  for (uint32_t i = 0; i < count; i++) {
+    if (napi_get_element(env, array, i, &item) != napi_ok ||
+        napi_get_value_double(env, item, &gid) != napi_ok || !(gid >= 0 && gid < 4294967295.0) ||
+        gid != (double)(gid_t)gid) {
+      return invalid(env, "groups", "an array of gids");
+    }
+    p->groups[i] = (gid_t)gid;
+  }
+  p->ngroups = count;
+  return 0;
+}
+
+static const struct {
+  const char *name;
+  int resource;
+} rlimit_resources[] = {
+    {"nofile", RLIMIT_NOFILE}, {"nproc", RLIMIT_NPROC}, {"as", RLIMIT_AS},
+    {"data", RLIMIT_DATA},     {"stack", RLIMIT_STACK}, {"cpu", RLIMIT_CPU},
+    {"fsize", RLIMIT_FSIZE},   {"core", RLIMIT_CORE},   {"memlock", RLIMIT_MEMLOCK},
+};
+
+static int read_rlimit(napi_env env, napi_value item, struct rlimit_setting *out) {
+  char name[16];
+  size_t len, i, n = sizeof rlimit_resources / sizeof rlimit_resources[0];
+  int has_soft, has_hard;
+  double soft, hard;
+  napi_value resource = get_prop(env, item, "resource");
+  if (resource == NULL || read_string(env, resource, name, sizeof name, &len) != 0) return -1;
+  for (i = 0; i < n && strcmp(name, rlimit_resources[i].name) != 0; i++) {
+  }
+  if (i == n) return -1;
+  if (read_optional_int(env, item, "soft", 0, 9007199254740991.0, &has_soft, &soft) != 0 ||
+      read_optional_int(env, item, "hard", 0, 9007199254740991.0, &has_hard, &hard) != 0) {
+    return -1;
+  }
+  out->resource = rlimit_resources[i].resource;
+  out->name = rlimit_resources[i].name;
+  out->limit.rlim_cur = has_soft ? (rlim_t)soft : RLIM_INFINITY;
+  out->limit.rlim_max = has_hard ? (rlim_t)hard : RLIM_INFINITY;
+  return 0;
+}
+
+static int read_rlimits(napi_env env, napi_value obj, struct pool *pool, struct launch_plan *p) {
+  napi_value array = get_prop(env, obj, "rlimits"), item;
+  uint32_t count = 0;
+  bool is_array = false;
+  p->nrlimits = 0;
+  if (array == NULL) return 0;
+  napi_is_array(env, array, &is_array);
+  if (!is_array || napi_get_array_length(env, array, &count) != napi_ok || count > 64) {
+    return invalid(env, "rlimits", "an array of limits");
+  }
+  if ((p->rlimits = pool_alloc(pool, sizeof(struct rlimit_setting) * (count + 1))) == NULL) {
+    return -1;
+  }
+  for (uint32_t i = 0; i < count; i++) {
+    if (napi_get_element(env, array, i, &item) != napi_ok ||
+        read_rlimit(env, item, &p->rlimits[i]) != 0) {
+      return invalid(env, "rlimits", "an array of { resource, soft, hard }");
+    }
+  }
+  p->nrlimits = count;
+  return 0;
+}
+
+static int read_stderr_mode(napi_env env, napi_value obj, struct launch_plan *p) {
+  napi_value value = get_prop(env, obj, "stderr");
+  char mode[8];
+  size_t len;
+  if (value == NULL || read_string(env, value, mode, sizeof mode, &len) != 0) mode[0] = '\0';
+  if (strcmp(mode, "pipe") == 0) p->stderr_mode = STDERR_PIPE;
+  else if (strcmp(mode, "socket") == 0) p->stderr_mode = STDERR_SOCKET;
+  else if (strcmp(mode, "null") == 0) p->stderr_mode = STDERR_NULL;
+  else return invalid(env, "stderr", "'pipe', 'socket' or 'null'");
+  return 0;
+}
+
+static int read_ids(napi_env env, napi_value obj, struct launch_plan *p) {
+  double uid, gid, umask_value, nice_value;
+  if (read_optional_int(env, obj, "uid", 0, 4294967294.0, &p->has_uid, &uid) != 0 ||
+      read_optional_int(env, obj, "gid", 0, 4294967294.0, &p->has_gid, &gid) != 0 ||
+      read_optional_int(env, obj, "umask", 0, 0777, &p->has_umask, &umask_value) != 0 ||
+      read_optional_int(env, obj, "nice", -20, 19, &p->has_nice, &nice_value) != 0) {
+    return -1;
+  }
+  p->uid = p->has_uid ? (uid_t)uid : 0;
+  p->gid = p->has_gid ? (gid_t)gid : 0;
+  p->umask_value = p->has_umask ? (mode_t)umask_value : 0;
+  p->nice_value = p->has_nice ? (int)nice_value : 0;
+  return 0;
+}
+
+int read_spawn_options(napi_env env, napi_value obj, struct pool *pool, struct launch_plan *p) {
+  int has_fd;
+  double fd;
+  bool nnp = false;
+  napi_value value;
+  memset(p, 0, sizeof *p);
+  if (read_optional_string(env, obj, "file", pool, &p->file) != 0) return -1;
+  if (p->file == NULL) return invalid(env, "file", "a string");
+  if (read_string_vector(env, obj, "argv", pool, &p->argv) != 0 ||
+      read_string_vector(env, obj, "envp", pool, &p->envp) != 0 ||
+      read_optional_string(env, obj, "cwd", pool, &p->cwd) != 0 ||
+      read_optional_string(env, obj, "chroot", pool, &p->chroot_dir) != 0 ||
+      read_ids(env, obj, p) != 0 || read_groups(env, obj, pool, p) != 0 ||
+      read_rlimits(env, obj, pool, p) != 0 || read_stderr_mode(env, obj, p) != 0 ||
+      read_optional_int(env, obj, "stdinFd", 0, 2147483647.0, &has_fd, &fd) != 0) {
+    return -1;
+  }
+  if (!has_fd) return invalid(env, "stdinFd", "a file descriptor");
+  p->socket_fd = (int)fd;
+  value = get_prop(env, obj, "noNewPrivileges");
+  if (value != NULL && napi_get_value_bool(env, value, &nnp) != napi_ok) {
+    return invalid(env, "noNewPrivileges", "a boolean");
+  }
+  p->no_new_privs = nnp;
+  return 0;
+}

@@ -1,0 +1,151 @@
+import { existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+import type { RlimitName } from './types.js';
+
+/** The options of the addon's spawn(); null fields are left as the daemon's. */
+export interface NativeSpawnOptions {
+  readonly file: string;
+  readonly argv: readonly string[];
+  /** `KEY=value` strings: the handler's whole environment. */
+  readonly envp: readonly string[];
+  readonly cwd: string | null;
+  readonly uid: number | null;
+  readonly gid: number | null;
+  /** null: cleared when uid is set, else the daemon's own. */
+  readonly groups: readonly number[] | null;
+  readonly umask: number | null;
+  readonly nice: number | null;
+  /** null soft or hard: RLIM_INFINITY. */
+  readonly rlimits: readonly {
+    readonly resource: RlimitName;
+    readonly soft: number | null;
+    readonly hard: number | null;
+  }[];
+  readonly chroot: string | null;
+  readonly noNewPrivileges: boolean;
+  /** The connected socket: the handler's fd 0 and 1. */
+  readonly stdinFd: number;
+  readonly stderr: 'pipe' | 'socket' | 'null';
+}
+
+export interface NativeSpawned {
+  readonly pid: number;
+  /** Owned and closed by the addon once the child is reaped. */
+  readonly pidfd: number;
+  /** The read end of the stderr pipe (the caller owns it), or -1. */
+  readonly stderrFd: number;
+}
+
+/** A failed step of the spawn; the child, if any, is already reaped. */
+export interface NativeSpawnError {
+  /** errno name, e.g. ENOENT. */
+  readonly errno: string;
+  /** The step that failed: execve, chdir, chroot, setrlimit, setresuid, clone, pipe2, ... */
+  readonly syscall: string;
+  /** strerror text, lower case: `no such file or directory`. */
+  readonly message: string;
+  /** The rlimit when syscall is setrlimit. */
+  readonly resource?: RlimitName;
+}
+
+/** Called once, after the child is reaped; both null only if someone else reaped it. */
+export type NativeExitCallback = (exitCode: number | null, signal: string | null) => void;
+
+export interface PeerCredentials {
+  readonly pid: number;
+  readonly uid: number;
+  readonly gid: number;
+}
+
+export interface UserEntry {
+  readonly uid: number;
+  readonly gid: number;
+  readonly name: string;
+  readonly home: string;
+  readonly shell: string;
+}
+
+export interface GroupEntry {
+  readonly gid: number;
+  readonly name: string;
+}
+
+/** The functions of build/Release/socketeer_native.node (native/addon.c). */
+export interface NativeAddon {
+  /** Throws a TypeError only for malformed options; system failures are returned. */
+  spawn(options: NativeSpawnOptions, onExit: NativeExitCallback): NativeSpawned | NativeSpawnError;
+  /** SO_PEERCRED of an accepted Unix socket; throws a system error (code, syscall) on failure. */
+  peerCredentials(fd: number): PeerCredentials;
+  /** getgrouplist: the user's groups, `gid` included. */
+  groupList(userName: string, gid: number): number[];
+  /** A string is a name, a number an id; null when there is no such user. */
+  lookupUser(nameOrId: string | number): UserEntry | null;
+  lookupGroup(nameOrId: string | number): GroupEntry | null;
+}
+
+export type NativeAddonProbe =
+  | { readonly addon: NativeAddon; readonly reason: null }
+  | { readonly addon: null; readonly reason: string };
+
+const addonFile = path.join('build', 'Release', 'socketeer_native.node');
+const functionNames = ['spawn', 'peerCredentials', 'groupList', 'lookupUser', 'lookupGroup'];
+
+let cached: NativeAddonProbe | undefined;
+
+/** The addon, or null when it was not built (or cannot be loaded). Cached. */
+export function loadNativeAddon(): NativeAddon | null {
+  return probeNativeAddon().addon;
+}
+
+/** The addon, or why it is unavailable (for `check` and the start-up log). Cached. */
+export function probeNativeAddon(): NativeAddonProbe {
+  cached ??= loadFrom(findPackageRoot(path.dirname(fileURLToPath(import.meta.url))));
+  return cached;
+}
+
+/** Whether a spawn() result is a failure. */
+export function isNativeSpawnError(
+  result: NativeSpawned | NativeSpawnError,
+): result is NativeSpawnError {
+  return 'errno' in result;
+}
+
+function loadFrom(root: string | null): NativeAddonProbe {
+  if (root === null)
+    return {
+      addon: null,
+      reason: 'no package root (package.json and binding.gyp) above the module',
+    };
+  const file = path.join(root, addonFile);
+  if (!existsSync(file)) return { addon: null, reason: `${file} not built` };
+  let loaded: unknown;
+  try {
+    loaded = createRequire(import.meta.url)(file);
+  } catch (error) {
+    return { addon: null, reason: `${file}: ${(error as Error).message}` };
+  }
+  const missing = functionNames.filter((name) => !hasFunction(loaded, name));
+  if (missing.length > 0) return { addon: null, reason: `${file}: lacks ${missing.join(', ')}` };
+  return { addon: loaded as NativeAddon, reason: null };
+}
+
+function hasFunction(value: unknown, name: string): boolean {
+  return (
+    typeof value === 'object' &&
+    value !== null &&
+    typeof (value as Record<string, unknown>)[name] === 'function'
+  );
+}
+
+/** binding.gyp too: tsc copies package.json into dist/ when a source imports it. */
+function findPackageRoot(start: string): string | null {
+  for (let dir = start; ; dir = path.dirname(dir)) {
+    if (existsSync(path.join(dir, 'package.json')) && existsSync(path.join(dir, 'binding.gyp'))) {
+      return dir;
+    }
+    if (path.dirname(dir) === dir) return null;
+  }
+}

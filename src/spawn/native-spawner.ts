@@ -1,0 +1,117 @@
+import { closeSync } from 'node:fs';
+import net from 'node:net';
+import type { Readable } from 'node:stream';
+
+import {
+  isNativeSpawnError,
+  type NativeAddon,
+  type NativeSpawnError,
+  type NativeSpawnOptions,
+} from './native-addon.js';
+import type {
+  HandlerOutcome,
+  ProcessFeature,
+  SpawnedHandler,
+  SpawnFailure,
+  SpawnPlan,
+  Spawner,
+} from './types.js';
+
+/** The spawner on the native addon: honours every feature of a plan. */
+export function createNativeSpawner(addon: NativeAddon): Spawner {
+  return {
+    name: 'native',
+    unsupported: (): ProcessFeature[] => [],
+    spawn: (plan, socketFd) => spawnHandler(addon, plan, socketFd),
+  };
+}
+
+function spawnHandler(addon: NativeAddon, plan: SpawnPlan, socketFd: number): SpawnedHandler {
+  let settle: (outcome: HandlerOutcome) => void = () => {};
+  const outcome = new Promise<HandlerOutcome>((resolve) => {
+    settle = resolve;
+  });
+  // Real-time signals arrive as `SIGRTMIN+n`, outside NodeJS.Signals (Node has no names for them).
+  const onExit = (exitCode: number | null, signal: string | null): void => {
+    settle({ kind: 'exit', exitCode, signal: signal as NodeJS.Signals | null });
+  };
+  let result: ReturnType<NativeAddon['spawn']>;
+  try {
+    result = addon.spawn(buildNativeOptions(plan, socketFd), onExit);
+  } catch (error) {
+    // Only a malformed plan throws: a bug upstream, still reported as a value.
+    const message = `spawn ${plan.file}: ${(error as Error).message.replace(/^spawn: /, '')}`;
+    return failedHandler({ code: 'EINVAL', message });
+  }
+  if (isNativeSpawnError(result)) return failedHandler(describeSpawnError(plan, result));
+  const stderr = result.stderrFd >= 0 ? openStderr(result.stderrFd) : null;
+  return { pid: result.pid, stderr, outcome };
+}
+
+/** The plan in the addon's terms ('log' is a pipe the caller reads). */
+export function buildNativeOptions(plan: SpawnPlan, socketFd: number): NativeSpawnOptions {
+  return {
+    file: plan.file,
+    argv: plan.argv,
+    envp: plan.env,
+    cwd: plan.cwd,
+    uid: plan.uid,
+    gid: plan.gid,
+    groups: plan.groups,
+    umask: plan.umask,
+    nice: plan.nice,
+    rlimits: plan.rlimits,
+    chroot: plan.chroot,
+    noNewPrivileges: plan.noNewPrivileges,
+    stdinFd: socketFd,
+    stderr: plan.stderr === 'log' ? 'pipe' : plan.stderr,
+  };
+}
+
+/** `execve /x: no such file or directory`: the step, what it acted on, the reason. */
+export function describeSpawnError(plan: SpawnPlan, error: NativeSpawnError): SpawnFailure {
+  const subject = describeSubject(plan, error);
+  const step = subject === null ? error.syscall : `${error.syscall} ${subject}`;
+  return { code: error.errno, message: `${step}: ${error.message}` };
+}
+
+function describeSubject(plan: SpawnPlan, error: NativeSpawnError): string | null {
+  switch (error.syscall) {
+    case 'execve':
+      return plan.file;
+    case 'chdir':
+      return plan.cwd ?? '/';
+    case 'chroot':
+      return plan.chroot;
+    case 'setrlimit':
+      return error.resource ?? null;
+    case 'setresuid':
+      return String(plan.uid);
+    case 'setresgid':
+      return String(plan.gid);
+    case 'setgroups':
+      return plan.groups === null ? '[]' : `[${plan.groups.join(',')}]`;
+    case 'setpriority':
+      return String(plan.nice);
+    case 'prctl':
+      return 'PR_SET_NO_NEW_PRIVS';
+    case 'open':
+      return '/dev/null';
+    default:
+      return null;
+  }
+}
+
+function failedHandler(error: SpawnFailure): SpawnedHandler {
+  return { pid: null, stderr: null, outcome: Promise.resolve({ kind: 'spawn-failed', error }) };
+}
+
+/** The pipe's read end as a stream on libuv (non-blocking); destroying it closes the fd. */
+function openStderr(fd: number): Readable | null {
+  try {
+    return new net.Socket({ fd, readable: true, writable: false });
+  } catch {
+    closeSync(fd);
+    return null;
+  }
+}
