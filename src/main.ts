@@ -31,6 +31,17 @@ export async function main(argv: string[]): Promise<number> {
     default: 'auto' as SpawnerChoice,
     describe: 'how handlers are started',
   } as const;
+  const control = {
+    type: 'string',
+    describe:
+      'control socket (default: /run/socketeer/control.sock as root, else $XDG_RUNTIME_DIR/socketeer/control.sock)',
+  } as const;
+  const serviceArg = {
+    type: 'string',
+    demandOption: true,
+    describe: 'service name',
+  } as const;
+  const out = (text: string): void => void process.stdout.write(text);
   const parser = yargs(argv)
     .scriptName('socketeer')
     .usage('$0 <command> [options]')
@@ -56,8 +67,28 @@ export async function main(argv: string[]): Promise<number> {
             default: 5,
             describe: 'seconds between SIGTERM and SIGKILL when ending handlers',
           },
+          'max-connections': {
+            type: 'number',
+            describe: 'most handlers running at once across every service (default: no cap)',
+          },
+          control,
         }),
       async (args) => {
+        if (
+          args.maxConnections !== undefined &&
+          !(Number.isInteger(args.maxConnections) && args.maxConnections >= 1)
+        ) {
+          throw new FatalError(
+            `--max-connections ${args.maxConnections}: must be an integer of at least 1`,
+            ExitCode.permanent,
+          );
+        }
+        if (!(args.killGrace >= 0)) {
+          throw new FatalError(
+            `--kill-grace ${args.killGrace}: must be a number of seconds, 0 or more`,
+            ExitCode.permanent,
+          );
+        }
         const { runServe } = await import('./commands/serve.js');
         set(
           await runServe({
@@ -66,21 +97,37 @@ export async function main(argv: string[]): Promise<number> {
             logLevel: args.logLevel,
             spawner: args.spawner,
             killGrace: args.killGrace,
+            maxConnections: args.maxConnections,
+            control: args.control,
           }),
         );
       },
     )
     .command(
       'check',
-      'validate the configuration and print it with defaults',
-      (y) => y.options({ 'config-dir': configDir, spawner }),
+      'validate the configuration and print it with defaults; with --peer or --uid/--gid, explain how the daemon would decide such a connection',
+      (y) =>
+        y.options({
+          'config-dir': configDir,
+          spawner,
+          service: { type: 'string', describe: 'the service a --peer/--uid/--gid check is for' },
+          peer: {
+            type: 'string',
+            describe: 'a TCP peer, ADDR[:PORT], to explain the decision for',
+          },
+          uid: { type: 'number', describe: 'a Unix peer uid to explain the decision for' },
+          gid: { type: 'number', describe: 'a Unix peer gid to explain the decision for' },
+        }),
       async (args) => {
+        const out = (text: string): void => void process.stdout.write(text);
+        const { service, peer, uid, gid } = args;
+        if ([service, peer, uid, gid].some((value) => value !== undefined)) {
+          const { runCheckPeer } = await import('./commands/check-peer.js');
+          set(runCheckPeer({ configDir: args.configDir, service, peer, uid, gid }, out));
+          return;
+        }
         const { runCheck } = await import('./commands/check.js');
-        set(
-          runCheck({ configDir: args.configDir, spawner: args.spawner }, (text) =>
-            process.stdout.write(text),
-          ),
-        );
+        set(runCheck({ configDir: args.configDir, spawner: args.spawner }, out));
       },
     )
     .command(
@@ -112,6 +159,105 @@ export async function main(argv: string[]): Promise<number> {
             write(process.stderr),
           ),
         );
+      },
+    )
+    .command(
+      'status [service]',
+      'show every service (or one): state, listeners, counters and live connections',
+      (y) =>
+        y.positional('service', { type: 'string', describe: 'one service only' }).options({
+          control,
+          json: { type: 'boolean', default: false, describe: 'print the state as JSON' },
+        }),
+      async (args) => {
+        const { runStatus } = await import('./commands/status.js');
+        set(
+          await runStatus({ service: args.service, json: args.json, control: args.control }, out),
+        );
+      },
+    )
+    .command(
+      'stop <service>',
+      "close a service's listeners and end its handlers; it stays stopped until start",
+      (y) => y.positional('service', serviceArg).options({ control }),
+      async (args) => {
+        const { runStop } = await import('./commands/control-verbs.js');
+        set(await runStop({ service: args.service, control: args.control }, out));
+      },
+    )
+    .command(
+      'start <service>',
+      'bind a stopped service again and serve',
+      (y) => y.positional('service', serviceArg).options({ control }),
+      async (args) => {
+        const { runStart } = await import('./commands/control-verbs.js');
+        set(await runStart({ service: args.service, control: args.control }, out));
+      },
+    )
+    .command(
+      'quiesce <service>',
+      "end a service's running handlers and keep listening",
+      (y) => y.positional('service', serviceArg).options({ control }),
+      async (args) => {
+        const { runQuiesce } = await import('./commands/control-verbs.js');
+        set(await runQuiesce({ service: args.service, control: args.control }, out));
+      },
+    )
+    .command(
+      'drain <service>',
+      'stop accepting, let running handlers finish (end the rest at --timeout), then stopped',
+      (y) =>
+        y.positional('service', serviceArg).options({
+          control,
+          timeout: { type: 'number', describe: 'seconds to wait before ending what is left' },
+        }),
+      async (args) => {
+        const { runDrain } = await import('./commands/control-verbs.js');
+        set(
+          await runDrain(
+            { service: args.service, timeout: args.timeout, control: args.control },
+            out,
+          ),
+        );
+      },
+    )
+    .command(
+      'kill <target>',
+      'signal one handler (SERVICE@INSTANCE) or every handler of a service (SERVICE)',
+      (y) =>
+        y
+          .positional('target', {
+            type: 'string',
+            demandOption: true,
+            describe: 'SERVICE or SERVICE@INSTANCE',
+          })
+          .options({
+            control,
+            signal: { type: 'string', default: 'SIGTERM', describe: 'signal name or number' },
+          }),
+      async (args) => {
+        const { runKill } = await import('./commands/control-verbs.js');
+        set(
+          await runKill({ target: args.target, signal: args.signal, control: args.control }, out),
+        );
+      },
+    )
+    .command(
+      'reload',
+      're-read and validate the configuration, then apply the difference',
+      (y) => y.options({ control }),
+      async (args) => {
+        const { runReload } = await import('./commands/reload.js');
+        set(await runReload({ control: args.control }, out));
+      },
+    )
+    .command(
+      'upgrade',
+      'hand every listener over to a new socketeer process, then exit',
+      (y) => y.options({ control }),
+      async (args) => {
+        const { runUpgrade } = await import('./commands/upgrade.js');
+        set(await runUpgrade({ control: args.control }, out));
       },
     )
     .demandCommand(1, 'a command is required')

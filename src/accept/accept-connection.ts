@@ -8,6 +8,14 @@ import { buildSpawnPlan } from '../spawn/plan.js';
 import type { HandlerOutcome, Spawner } from '../spawn/types.js';
 import { connectionId, describePeer, formatPeer, type Peer, type PeerCredentials } from './peer.js';
 
+/** How a handler was ended by the daemon; set by whoever signals it, read by the `end` record. */
+export interface HandlerEnding {
+  /** It ran past `limits.runtimeMaxSec`. */
+  timedOut: boolean;
+  /** The daemon sent SIGKILL to its process group (SIGTERM was not enough). */
+  forced: boolean;
+}
+
 /** A handler that is running now. */
 export interface RunningHandler {
   readonly conn: string;
@@ -17,31 +25,47 @@ export interface RunningHandler {
   readonly outcome: Promise<HandlerOutcome>;
 }
 
+/** An accepted socket, described, before the admission decision. */
+export interface AcceptedConnection {
+  readonly socket: Socket;
+  readonly fd: number;
+  readonly peer: Peer;
+  readonly conn: string;
+  /** Bound to `{conn}`. */
+  readonly log: EventLog;
+}
+
+export interface DescribeDeps {
+  readonly log: EventLog;
+  readonly peerCredentials: (fd: number) => PeerCredentials | null;
+}
+
 export interface AcceptDeps {
   readonly service: ServiceSpec;
   readonly spawner: Spawner;
-  readonly log: EventLog;
   readonly now: () => number;
-  readonly peerCredentials: (fd: number) => PeerCredentials | null;
   /** Live handlers of this service from the same source as `peer`. */
   readonly countFromSource: (peer: Peer) => number;
-  readonly onStart: (handler: RunningHandler) => void;
+  /** `ending` is what the `end` record will say; whoever signals the handler updates it. */
+  readonly onStart: (handler: RunningHandler, ending: HandlerEnding) => void;
   readonly onEnd: (handler: RunningHandler, outcome: HandlerOutcome) => void;
   readonly onSpawnFailed: () => void;
+  /** Exactly once per startHandler call: the handler has exited or never started. */
+  readonly onGone: () => void;
 }
 
 const maxStderrLine = 4096;
 
 /**
- * The per-connection path: describe the peer, build the plan, spawn with the socket as fd 0
- * and 1, and drop the daemon's copy at once. Never throws: failures become log records.
+ * Describes an accepted (paused) socket: its fd, its peer and its connection id `n`. Returns null
+ * when the socket has no fd: then it is logged (`spawn-failed`, EBADF) and closed.
  */
-export function acceptConnection(
-  deps: AcceptDeps,
+export function describeConnection(
+  deps: DescribeDeps,
   socket: Socket,
   listener: ListenAddress,
   n: number,
-): void {
+): AcceptedConnection | null {
   socket.on('error', () => {
     // a reset from a peer that left before its handler started: nothing to do
   });
@@ -60,9 +84,22 @@ export function acceptConnection(
       error: 'the accepted socket has no file descriptor',
     });
     socket.destroy();
-    deps.onSpawnFailed();
-    return;
+    return null;
   }
+  return { socket, fd, peer, conn, log };
+}
+
+/**
+ * The per-connection path of an admitted connection: build the plan, spawn with the socket as
+ * fd 0 and 1, and drop the daemon's copy at once. Never throws: failures become log records.
+ * `waitedMs` (a connection that was queued) goes into the `accept` record.
+ */
+export function startHandler(
+  deps: AcceptDeps,
+  accepted: AcceptedConnection,
+  waitedMs: number | null = null,
+): void {
+  const { socket, fd, peer, conn, log } = accepted;
   const env = buildHandlerEnv({
     service: deps.service,
     peer,
@@ -72,7 +109,10 @@ export function acceptConnection(
   const spawned = deps.spawner.spawn(buildSpawnPlan(deps.service, env), fd);
   socket.destroy();
   if (spawned.pid === null) {
-    void spawned.outcome.then((outcome) => reportFailure(deps, log, peer, outcome));
+    void spawned.outcome.then((outcome) => {
+      reportFailure(deps, log, peer, outcome);
+      deps.onGone();
+    });
     return;
   }
   const handler: RunningHandler = {
@@ -82,8 +122,13 @@ export function acceptConnection(
     startedAt: deps.now(),
     outcome: spawned.outcome,
   };
-  deps.onStart(handler);
-  log.log('info', 'accept', { peer: formatPeer(peer), pid: handler.pid });
+  const ending: HandlerEnding = { timedOut: false, forced: false };
+  deps.onStart(handler, ending);
+  log.log('info', 'accept', {
+    peer: formatPeer(peer),
+    pid: handler.pid,
+    ...(waitedMs === null ? {} : { waitedMs }),
+  });
   if (spawned.stderr !== null) {
     forEachLine(spawned.stderr, maxStderrLine, (line) =>
       log.log('info', 'stderr', { pid: handler.pid, line: cleanText(line, maxStderrLine) }),
@@ -97,8 +142,11 @@ export function acceptConnection(
         exitCode: outcome.exitCode,
         signal: outcome.signal,
         durationMs: deps.now() - handler.startedAt,
+        timedOut: ending.timedOut,
+        forced: ending.forced,
       });
     deps.onEnd(handler, outcome);
+    deps.onGone();
   });
 }
 

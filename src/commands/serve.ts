@@ -1,6 +1,21 @@
+import type { Socket } from 'node:net';
+import { socketFd } from '../accept/accept-connection.js';
+import { resolveControlPath } from '../control/paths.js';
+import { startControlServer, type ControlLogger, type ControlServer } from '../control/server.js';
+import { reloadDaemon } from '../daemon/apply-reload.js';
+import { createControlHandler } from '../daemon/control-requests.js';
 import { Daemon } from '../daemon/daemon.js';
+import { handOver, type HandOverOutcome } from '../daemon/handover.js';
+import { notifySystemd } from '../daemon/sd-notify.js';
 import { installSignalHandlers } from '../daemon/signals.js';
-import type { LogLevel } from '../log/events.js';
+import {
+  openTakeover,
+  takeInheritance,
+  type Inheritance,
+  type Takeover,
+} from '../daemon/takeover.js';
+import { ExitCode, FatalError } from '../errors.js';
+import type { EventLog, LogEvent, LogFields, LogLevel } from '../log/events.js';
 import { createLogger, type LogFormat } from '../log/logger.js';
 import { selectSpawner, type SpawnerChoice } from '../spawn/select-spawner.js';
 import { configDirFrom, loadOrFail } from './load-or-fail.js';
@@ -11,15 +26,31 @@ export interface ServeArgs {
   readonly logLevel: LogLevel;
   readonly spawner: SpawnerChoice;
   readonly killGrace: number;
+  /** `--control PATH`; default /run/socketeer/control.sock or $XDG_RUNTIME_DIR/socketeer/. */
+  readonly control?: string | undefined;
+  /** `--max-connections`: handlers across every service; absent: no cap. */
+  readonly maxConnections?: number | undefined;
 }
 
+/** How long each step of a hand-over may take. */
+const handoverTimeoutMs = 30000;
+
 /**
- * Runs the daemon in the foreground until SIGTERM or SIGINT. Prints one readiness line on
- * stdout once every listener is bound. Resolves with the exit code.
+ * Runs the daemon in the foreground until SIGTERM or SIGINT, or until it has handed over to a
+ * new process. Prints one readiness line on stdout once every listener and the control socket
+ * are bound. Resolves with the exit code.
  */
 export async function runServe(args: ServeArgs): Promise<number> {
+  const inheritance = takeInheritance(process.env, process.pid);
+  const controlPath = controlPathFrom(args.control);
+  const takeover =
+    inheritance.handoverFd === null
+      ? null
+      : await openTakeover(inheritance.handoverFd, handoverTimeoutMs);
   const config = loadOrFail(configDirFrom(args.configDir));
   const log = createLogger({ format: args.logFormat, level: args.logLevel });
+  if (inheritance.problem !== null)
+    log.log('warn', 'inherit-unused', { fd: null, name: null, reason: inheritance.problem });
   const selected = selectSpawner(args.spawner);
   const daemon = new Daemon({
     config,
@@ -27,26 +58,129 @@ export async function runServe(args: ServeArgs): Promise<number> {
     log,
     killGraceMs: args.killGrace * 1000,
     peerCredentials: selected.peerCredentials,
+    maxConnections: args.maxConnections ?? null,
   });
-  const pairs = await daemon.start();
-  return new Promise((resolve) => {
-    const uninstall = installSignalHandlers(
-      {
-        shutdown: (signal) => {
-          void daemon.shutdown(signal).then(() => {
-            uninstall();
-            log.log('info', 'exit', { code: 0 });
-            resolve(0);
-          });
+  const serving = new Serving(daemon, controlPath);
+  const pairs = await serving.start(inheritance, takeover);
+  return serving.run(() => announceReady(daemon, pairs, takeover, selected.spawner.name));
+}
+
+/** One serve run: the daemon, its control socket, and how the run ends. */
+class Serving {
+  private control: ControlServer | null = null;
+  private finish: () => void = () => undefined;
+
+  constructor(
+    private readonly daemon: Daemon,
+    private readonly controlPath: string,
+  ) {}
+
+  /** Binds everything; the control socket after fresh addresses, before inherited fds. */
+  async start(inheritance: Inheritance, takeover: Takeover | null): Promise<string[]> {
+    try {
+      return await this.daemon.start({
+        fds: inheritance.fds,
+        ...(takeover === null ? {} : { stopped: takeover.stopped }),
+        takeOver: async () => {
+          await this.bindControl();
+          return takeover === null ? null : takeover.takeOver();
         },
-      },
-      log,
-    );
-    log.log('info', 'ready', {
-      addresses: pairs,
-      spawner: selected.spawner.name,
-      pid: process.pid,
+      });
+    } catch (error) {
+      await this.control?.close();
+      throw error;
+    }
+  }
+
+  /** Serves until a shutdown signal or a successful hand-over; resolves with the exit code. */
+  run(announce: () => void): Promise<number> {
+    const { daemon } = this;
+    return new Promise((resolve) => {
+      const done = async (): Promise<void> => {
+        uninstall();
+        await this.control?.close();
+        daemon.log.log('info', 'exit', { code: 0 });
+        resolve(ExitCode.ok);
+      };
+      this.finish = () => void done();
+      const uninstall = installSignalHandlers(
+        {
+          shutdown: (signal) => void daemon.shutdown(signal).then(done),
+          reload: () => void reloadDaemon(daemon).catch(() => undefined),
+          dumpState: () => daemon.log.log('info', 'state', daemon.status()),
+          upgrade: () => void this.upgrade().catch(() => undefined),
+        },
+        daemon.log,
+      );
+      announce();
     });
-    process.stdout.write(`ready: ${pairs.join(' ')}\n`);
+  }
+
+  private async bindControl(): Promise<void> {
+    const { daemon } = this;
+    const peerCredentials = daemon.options.peerCredentials;
+    this.control = await startControlServer({
+      path: this.controlPath,
+      handle: createControlHandler(daemon, { upgrade: () => this.upgrade() }),
+      log: controlLogger(daemon.log),
+      peerUid: (socket: Socket) => {
+        const fd = socketFd(socket);
+        return fd === null ? null : (peerCredentials(fd)?.uid ?? null);
+      },
+    });
+  }
+
+  /** On success the run ends right after the control reply is written. */
+  private async upgrade(): Promise<HandOverOutcome> {
+    const controlPath = this.controlPath;
+    const outcome = await handOver(this.daemon, { controlPath, timeoutMs: handoverTimeoutMs });
+    if (outcome.ok) setImmediate(() => this.finish());
+    return outcome;
+  }
+}
+
+function controlPathFrom(override: string | undefined): string {
+  const resolved = resolveControlPath({
+    isRoot: process.getuid?.() === 0,
+    env: process.env,
+    override,
   });
+  if (!resolved.ok) throw new FatalError(resolved.message, ExitCode.permanent);
+  return resolved.path;
+}
+
+/**
+ * The control channel's records go to the daemon's log under their own event names; its
+ * `message` field is logged as `detail` (winston would append a `message` to the event name).
+ */
+function controlLogger(log: EventLog): ControlLogger {
+  const at =
+    (level: LogLevel) =>
+    (event: string, { message, ...fields }: Record<string, unknown>): void =>
+      log.log(
+        level,
+        event as LogEvent,
+        {
+          ...fields,
+          ...(message === undefined ? {} : { detail: message }),
+        } as LogFields,
+      );
+  return { info: at('info'), warn: at('warn'), error: at('error') };
+}
+
+function announceReady(
+  daemon: Daemon,
+  pairs: readonly string[],
+  takeover: Takeover | null,
+  spawner: string,
+): void {
+  const { log } = daemon;
+  if (takeover !== null) {
+    const handlers = daemon.activeHandlers;
+    log.log('info', 'takeover', { from: takeover.from, listeners: pairs.length, handlers });
+  }
+  log.log('info', 'ready', { addresses: pairs, spawner, pid: process.pid });
+  process.stdout.write(`ready: ${pairs.join(' ')}\n`);
+  if (takeover !== null) takeover.ready(pairs);
+  else void notifySystemd(['READY=1', `MAINPID=${process.pid}`], log);
 }

@@ -44,7 +44,11 @@ export function assembleConfig(
   problems.sort((a, b) => byCodePoint(a.file, b.file));
   problems.push(...findSharedAddresses(services));
   if (problems.length > 0) return { ok: false, problems };
-  return { ok: true, config: deepFreeze({ dir, services }), notes: [...assembled.notes] };
+  return {
+    ok: true,
+    config: deepFreeze({ dir, services }),
+    notes: [...assembled.notes, ...services.flatMap((s) => s.warnings)],
+  };
 }
 
 function parseConfFile(file: ConfigFileText): ConfFile {

@@ -23,7 +23,8 @@ export function resolveUnit(unit: AssembledUnit, ctx: ResolveContext): UnitResul
     return { ok: false, problems: resolved.problems.map((p) => blameProblem(unit, p)) };
   }
   const sources = Object.fromEntries(unit.provenance);
-  return { ok: true, spec: { ...resolved.spec, files: [...unit.files], sources } };
+  const warnings = resolved.spec.warnings.map((w) => blameProblem(unit, w));
+  return { ok: true, spec: { ...resolved.spec, files: [...unit.files], sources, warnings } };
 }
 
 /** The file that defines the unit: the service file itself (for an instance, the instance's). */

@@ -1,5 +1,6 @@
 import { parseListenAddress } from '../listen/address.js';
 import type { AccountLookup } from './accounts.js';
+import { resolvePolicy } from './resolve-policy.js';
 import type { ConfigProblem, Identity, ListenAddress, ServiceFile, ServiceSpec } from './types.js';
 
 /** What resolution needs from the world, passed in so this module stays free of I/O. */
@@ -29,6 +30,8 @@ export function resolveService(
   const program = resolveProgram(value.exec[0] ?? '', ctx, note);
   const who = resolveCredentials(value, ctx, note);
   const socketOwner = resolveOwner(value.socket.user, value.socket.group, '/socket', ctx, note);
+  const policy = resolvePolicy(file, value, listen);
+  problems.push(...policy.problems);
   if (problems.length > 0) return { ok: false, problems };
   const spec: ServiceSpec = {
     name,
@@ -50,6 +53,9 @@ export function resolveService(
       noDelay: value.socket.noDelay,
       keepAlive: value.socket.keepAlive,
     },
+    admitPolicy: policy.admitPolicy,
+    limits: policy.admitPolicy.limits,
+    warnings: policy.warnings,
     effective: value,
     files: [file],
     sources: { '': file },

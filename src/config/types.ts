@@ -1,3 +1,5 @@
+import type { AccessRules, AccessSettings } from '../access/rules.js';
+import type { LimitsSettings, ResolvedLimits } from '../limits/settings.js';
 import type { StderrTarget } from '../spawn/types.js';
 
 /** A service file as it stands after schema validation with defaults applied. */
@@ -14,6 +16,9 @@ export interface ServiceFile {
   readonly cwd?: string;
   readonly stderr: StderrTarget;
   readonly socket: SocketFile;
+  /** Schema defaults applied (schema/limits.schema.json). */
+  readonly limits: LimitsSettings;
+  readonly access?: AccessSettings;
 }
 
 export interface SocketFile {
@@ -39,6 +44,8 @@ export const serviceFileKeys = [
   'cwd',
   'stderr',
   'socket',
+  'limits',
+  'access',
 ] as const;
 
 export type ListenAddress =
@@ -80,6 +87,15 @@ export interface ServiceSpec {
   readonly cwd: string;
   readonly stderr: StderrTarget;
   readonly socket: SocketSpec;
+  /**
+   * `limits` and `access` compiled for admission (structurally the AdmitPolicy of
+   * accept/admit.ts, which decides every connection before any fork).
+   */
+  readonly admitPolicy: { readonly limits: ResolvedLimits; readonly access: AccessRules };
+  /** `limits` with every default applied (the same object as `admitPolicy.limits`). */
+  readonly limits: ResolvedLimits;
+  /** Settings that are valid but have no effect or a surprising one; shown, never fatal. */
+  readonly warnings: readonly ConfigProblem[];
   /** The file as validated, defaults filled in (what `check` prints). */
   readonly effective: ServiceFile;
   /** Every file that contributed, in the order applied (a template, drop-ins, ...). */

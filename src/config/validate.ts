@@ -7,8 +7,23 @@ let compiled: ValidateFunction | undefined;
 
 /** The service schema, read from the shipped schema/service.schema.json. */
 export function loadServiceSchema(): Record<string, unknown> {
-  const text = readFileSync(packagePath('schema', 'service.schema.json'), 'utf8');
-  return JSON.parse(text) as Record<string, unknown>;
+  return readSchema('service.schema.json');
+}
+
+/**
+ * The id under which schema/limits.schema.json is registered: the service schema has no `$id`,
+ * so its `$ref: "limits.schema.json#/..."` resolves to this for ajv, and to the file next to it
+ * for an editor that loaded the service schema from disk.
+ */
+export const limitsSchemaId = 'limits.schema.json';
+
+/** The `limits` and `access` definitions, read from the shipped schema/limits.schema.json. */
+export function loadLimitsSchema(): Record<string, unknown> {
+  return readSchema(limitsSchemaId);
+}
+
+function readSchema(name: string): Record<string, unknown> {
+  return JSON.parse(readFileSync(packagePath('schema', name), 'utf8')) as Record<string, unknown>;
 }
 
 function validator(): ValidateFunction {
@@ -18,7 +33,9 @@ function validator(): ValidateFunction {
       useDefaults: true,
       strict: true,
       allowUnionTypes: true,
+      verbose: true,
     });
+    ajv.addSchema(loadLimitsSchema(), limitsSchemaId);
     compiled = ajv.compile(loadServiceSchema());
   }
   return compiled;
@@ -36,10 +53,45 @@ export function validateServiceFile(
   const validate = validator();
   if (validate(copy)) return { ok: true, value: copy as ServiceFile };
   // errors inside propertyNames repeat the wrapper's; keep the wrapper, which names the key
-  const problems = (validate.errors ?? [])
-    .filter((e) => e.propertyName === undefined)
-    .map((e) => describeSchemaError(file, e));
+  const errors = (validate.errors ?? []).filter((e) => e.propertyName === undefined);
+  const conditions = describeConditions(errors);
+  const problems = errors
+    .filter((e) => e.keyword !== 'if')
+    .map((e) => withCondition(describeSchemaError(file, e), e, conditions));
   return { ok: false, problems };
+}
+
+/**
+ * An `if`/`then` failure comes as two errors: `if` ("must match then") and the failing keyword
+ * inside `then`. Only the second is reported, with the condition in words, e.g. `is required
+ * when onLimit is "banner"`. Keyed by instance path and the schema path of the `if`/`then` pair.
+ */
+function describeConditions(errors: readonly ErrorObject[]): Map<string, string> {
+  const out = new Map<string, string>();
+  for (const error of errors) {
+    if (error.keyword !== 'if' || !error.schemaPath.endsWith('/if')) continue;
+    const parent = error.schemaPath.slice(0, -'/if'.length);
+    const properties = (error.schema as { properties?: Record<string, { const?: unknown }> })
+      .properties;
+    const words = Object.entries(properties ?? {})
+      .filter(([, sub]) => sub.const !== undefined)
+      .map(([key, sub]) => `${key} is ${JSON.stringify(sub.const)}`);
+    if (words.length > 0) out.set(`${error.instancePath} ${parent}`, words.join(' and '));
+  }
+  return out;
+}
+
+function withCondition(
+  problem: ConfigProblem,
+  error: ErrorObject,
+  conditions: ReadonlyMap<string, string>,
+): ConfigProblem {
+  const at = error.schemaPath.lastIndexOf('/then/');
+  if (at === -1) return problem;
+  const condition = conditions.get(`${error.instancePath} ${error.schemaPath.slice(0, at)}`);
+  return condition === undefined
+    ? problem
+    : { ...problem, message: `${problem.message} when ${condition}` };
 }
 
 function describeSchemaError(file: string, error: ErrorObject): ConfigProblem {

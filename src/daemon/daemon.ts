@@ -1,8 +1,15 @@
 import type { PeerCredentials } from '../accept/peer.js';
-import type { Config } from '../config/types.js';
+import type { Config, ServiceSpec } from '../config/types.js';
+import { ControlError } from '../control/protocol.js';
+import { formatListenAddress } from '../listen/address.js';
 import type { EventLog } from '../log/events.js';
 import type { Spawner } from '../spawn/types.js';
+import type { CarriedService } from './handover-channel.js';
+import { assignInheritedFds, type InheritedFd } from './inherited-fds.js';
+import { dropInheritedFd, restoreCarried, serveInheritedFds } from './inherit.js';
 import { ServiceRunner } from './service-runner.js';
+import { createSharedLimits, type SharedLimits } from './shared-limits.js';
+import { describeService, type DaemonStatus, type ServiceState } from './state.js';
 
 export interface DaemonOptions {
   readonly config: Config;
@@ -10,42 +17,180 @@ export interface DaemonOptions {
   readonly log: EventLog;
   readonly killGraceMs: number;
   readonly peerCredentials: (fd: number) => PeerCredentials | null;
+  /** The daemon-wide cap on running handlers (`--max-connections`); null: none. */
+  readonly maxConnections?: number | null;
   readonly now?: () => number;
 }
 
-/** The running daemon: one ServiceRunner per enabled service. */
+export interface StartOptions {
+  /** Listening sockets passed to this process (LISTEN_FDS, a hand-over). */
+  readonly fds?: readonly InheritedFd[];
+  /** Services that stay stopped (a hand-over carries them). */
+  readonly stopped?: ReadonlySet<string>;
+  /**
+   * Called once every fresh address is bound and before inherited fds are served: a hand-over
+   * waits there until the old process has stopped accepting, and gets what it carried.
+   */
+  readonly takeOver?: () => Promise<Readonly<Record<string, CarriedService>> | null>;
+}
+
+/** The running daemon: one ServiceRunner and one lifecycle state per enabled service. */
 export class Daemon {
   readonly runners = new Map<string, ServiceRunner>();
-  private readonly options: DaemonOptions;
+  readonly states = new Map<string, ServiceState>();
+  readonly options: DaemonOptions;
+  readonly shared: SharedLimits;
+  readonly now: () => number;
+  readonly startedAt: number;
+  /** The configuration now running (replaced by a reload). */
+  config: Config;
+  /** Set once shutdown or a hand-over begins: no lifecycle request is taken after that. */
+  isClosing = false;
+  /** Set once a hand-over succeeded: the handlers are the new process's concern now. */
+  hasHandedOver = false;
+  /** `service conn` of handlers started by the process this one took over from. */
+  private readonly inherited = new Set<string>();
   private stopping: Promise<void> | null = null;
+  private lock: Promise<unknown> = Promise.resolve();
 
   constructor(options: DaemonOptions) {
     this.options = options;
+    this.config = options.config;
+    this.now = options.now ?? Date.now;
+    this.startedAt = this.now();
+    this.shared = createSharedLimits({ globalMax: options.maxConnections ?? null });
   }
 
-  /** Binds every enabled service; all or nothing. Returns `name=address` pairs. */
-  async start(): Promise<string[]> {
-    const { config, log } = this.options;
-    const enabled = config.services.filter((s) => !s.disabled);
-    if (enabled.length === 0) log.log('warn', 'no-services', { dir: config.dir });
-    for (const spec of enabled) {
-      const runner = new ServiceRunner(spec, {
-        spawner: this.options.spawner,
-        log,
-        now: this.options.now ?? Date.now,
-        peerCredentials: this.options.peerCredentials,
-      });
-      try {
-        await runner.bind();
-      } catch (error) {
-        await this.closeAll();
-        throw error;
+  get log(): EventLog {
+    return this.options.log;
+  }
+
+  /** Binds (or adopts) every enabled service's addresses; all or nothing. `name=address` pairs. */
+  async start(options: StartOptions = {}): Promise<string[]> {
+    const enabled = this.config.services.filter((s) => !s.disabled);
+    if (enabled.length === 0) this.log.log('warn', 'no-services', { dir: this.config.dir });
+    const assignment = assignInheritedFds(enabled, options.fds ?? []);
+    for (const { fd, name, reason } of assignment.unused)
+      dropInheritedFd(this.log, fd, name, reason);
+    try {
+      for (const spec of enabled) {
+        const fds = assignment.byService.get(spec.name) ?? new Map<number, number>();
+        await this.startService(spec, fds, options.stopped?.has(spec.name) === true);
       }
-      this.runners.set(spec.name, runner);
+      const carried = options.takeOver === undefined ? null : await options.takeOver();
+      if (carried !== null) {
+        restoreCarried(this.runners, carried, (service, handler) => {
+          const key = `${service} ${handler.conn}`;
+          this.inherited.add(key);
+          void handler.outcome.then(() => this.inherited.delete(key));
+        });
+      }
+      for (const [name, fds] of assignment.byService) {
+        const runner = this.runners.get(name);
+        if (runner !== undefined && this.states.get(name) !== 'stopped')
+          await serveInheritedFds(runner, fds, this.log);
+      }
+    } catch (error) {
+      await this.closeAll();
+      throw error;
     }
-    return [...this.runners.values()].flatMap((r) =>
-      r.boundAddresses.map((a) => `${r.spec.name}=${a}`),
+    return this.listenerPairs();
+  }
+
+  /** A runner for `spec`, its addresses bound unless stopped or given as inherited fds. */
+  private async startService(
+    spec: ServiceSpec,
+    fds: ReadonlyMap<number, number>,
+    isStopped: boolean,
+  ): Promise<void> {
+    const runner = this.createRunner(spec);
+    this.runners.set(spec.name, runner);
+    this.states.set(spec.name, isStopped ? 'stopped' : 'running');
+    for (const [index, address] of spec.listen.entries()) {
+      const fd = fds.get(index);
+      if (isStopped && fd !== undefined) dropInheritedFd(this.log, fd, spec.name, 'stopped');
+      else if (!isStopped && fd === undefined) await runner.addListener(address);
+    }
+  }
+
+  createRunner(spec: ServiceSpec): ServiceRunner {
+    return new ServiceRunner(spec, {
+      spawner: this.options.spawner,
+      log: this.log,
+      now: this.now,
+      peerCredentials: this.options.peerCredentials,
+      shared: this.shared,
+    });
+  }
+
+  /** `name=address` for every bound listener, in each service's `listen` order. */
+  listenerPairs(): string[] {
+    return [...this.runners.values()].flatMap((runner) => {
+      const order = runner.spec.listen.map(formatListenAddress);
+      return [...runner.boundListeners]
+        .sort(
+          (a, b) =>
+            order.indexOf(formatListenAddress(a.address)) -
+            order.indexOf(formatListenAddress(b.address)),
+        )
+        .map((l) => `${runner.spec.name}=${l.bound}`);
+    });
+  }
+
+  /** The runner of an enabled service, or a ControlError naming what is wrong. */
+  runnerOf(name: string): ServiceRunner {
+    const runner = this.runners.get(name);
+    if (runner !== undefined) return runner;
+    const disabled = this.config.services.some((s) => s.name === name && s.disabled);
+    throw new ControlError(
+      'unknown-service',
+      disabled ? `service ${name} is disabled in its file` : `no service named ${name}`,
     );
+  }
+
+  /** Runs `fn` after every earlier exclusive operation (those that bind or close listeners). */
+  exclusive<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.lock.then(() => {
+      if (this.isClosing) throw new ControlError('failed', 'the daemon is shutting down');
+      return fn();
+    });
+    this.lock = run.catch(() => undefined);
+    return run;
+  }
+
+  isInherited(service: string, conn: string): boolean {
+    return this.inherited.has(`${service} ${conn}`);
+  }
+
+  /** The whole state, as `status --json` shows it and SIGUSR1 logs it. */
+  status(only?: string): DaemonStatus {
+    const now = this.now();
+    const runners = only === undefined ? [...this.runners.values()] : [this.runnerOf(only)];
+    return {
+      pid: process.pid,
+      startedAt: new Date(this.startedAt).toISOString(),
+      configDir: this.config.dir,
+      services: runners
+        .sort((a, b) => (a.spec.name < b.spec.name ? -1 : 1))
+        .map((runner) => {
+          const name = runner.spec.name;
+          return describeService(
+            {
+              name,
+              state: this.states.get(name) ?? 'stopped',
+              listeners: this.listenerPairs()
+                .filter((p) => p.startsWith(`${name}=`))
+                .map((p) => p.slice(name.length + 1)),
+              accepted: runner.counters.accepted,
+              spawnFailed: runner.counters.spawnFailed,
+              refused: runner.refusedCounts(),
+              handlers: runner.handlers.values(),
+              isInherited: (conn) => this.isInherited(name, conn),
+            },
+            now,
+          );
+        }),
+    };
   }
 
   /** Stop accepting, end every handler (SIGTERM, then SIGKILL after the grace), remove paths. */
@@ -61,7 +206,11 @@ export class Daemon {
   }
 
   private async doShutdown(signal: string): Promise<void> {
-    this.options.log.log('info', 'shutdown', { signal, handlers: this.activeHandlers });
+    await this.lock;
+    this.isClosing = true;
+    if (this.hasHandedOver) return;
+    this.log.log('info', 'shutdown', { signal, handlers: this.activeHandlers });
+    for (const runner of this.runners.values()) runner.closeQueue();
     await this.closeAll();
     await Promise.all(
       [...this.runners.values()].map((r) => r.terminateAll(this.options.killGraceMs)),

@@ -1,10 +1,20 @@
 import type { Socket } from 'node:net';
-import { acceptConnection, type RunningHandler } from '../accept/accept-connection.js';
-import type { Peer, PeerCredentials } from '../accept/peer.js';
-import type { ServiceSpec } from '../config/types.js';
+import { performance } from 'node:perf_hooks';
+import type { RunningHandler } from '../accept/accept-connection.js';
+import type { PeerCredentials } from '../accept/peer.js';
+import type { ListenAddress, ServiceSpec } from '../config/types.js';
 import type { EventLog } from '../log/events.js';
-import { bindListener, type BoundListener } from '../listen/listener.js';
+import {
+  adoptListener,
+  bindListener,
+  type BindOptions,
+  type BoundListener,
+  type CloseOptions,
+} from '../listen/listener.js';
 import type { Spawner } from '../spawn/types.js';
+import type { RefuseReason } from '../limits/reasons.js';
+import { ServiceAdmission } from './service-admission.js';
+import { createSharedLimits, type SharedLimits } from './shared-limits.js';
 import { terminateHandlers } from './terminate.js';
 
 export interface RunnerDeps {
@@ -12,6 +22,13 @@ export interface RunnerDeps {
   readonly log: EventLog;
   readonly now: () => number;
   readonly peerCredentials: (fd: number) => PeerCredentials | null;
+  /**
+   * The daemon-wide handler table, global cap and load average, shared by every runner of one
+   * daemon (createSharedLimits({ globalMax })). Default: a table of this runner's own.
+   */
+  readonly shared?: SharedLimits;
+  /** Monotonic ms for token buckets, queue and runtime deadlines (default performance.now). */
+  readonly clock?: () => number;
 }
 
 export interface ServiceCounters {
@@ -21,17 +38,44 @@ export interface ServiceCounters {
 
 /** One service at run time: its listeners, its running handlers and its counters. */
 export class ServiceRunner {
-  readonly spec: ServiceSpec;
+  /** Replaced by a reload (`replaceSpec`); running handlers keep the one they started with. */
+  spec: ServiceSpec;
   readonly handlers = new Map<string, RunningHandler>();
   readonly counters: ServiceCounters = { accepted: 0, spawnFailed: 0 };
   private listeners: BoundListener[] = [];
   private readonly deps: RunnerDeps;
   private readonly log: EventLog;
+  private readonly admission: ServiceAdmission;
 
   constructor(spec: ServiceSpec, deps: RunnerDeps) {
     this.spec = spec;
     this.deps = deps;
     this.log = deps.log.child({ service: spec.name });
+    this.admission = new ServiceAdmission({
+      ...deps,
+      spec: () => this.spec,
+      log: this.log,
+      clock: deps.clock ?? (() => performance.now()),
+      shared: deps.shared ?? createSharedLimits(),
+      handlers: this.handlers,
+      counters: this.counters,
+    });
+    for (const w of spec.warnings) this.log.log('warn', 'config-warning', { ...w });
+  }
+
+  /** Connections refused since this runner started, per reason (all reasons, zeros included). */
+  refusedCounts(): Record<RefuseReason, number> {
+    return this.admission.refusedCounts();
+  }
+
+  /** Connections waiting in the queue (`limits.onLimit: queue`), accepted and unread. */
+  get queueLength(): number {
+    return this.admission.queueLength;
+  }
+
+  /** Closes every queued connection unserved (`queue-dropped` records); returns how many. */
+  closeQueue(): number {
+    return this.admission.closeQueue();
   }
 
   get boundAddresses(): string[] {
@@ -55,42 +99,70 @@ export class ServiceRunner {
     }
   }
 
-  /** Stops accepting and removes the Unix paths this service created. */
-  async closeListeners(): Promise<void> {
+  /** Stops accepting and removes the Unix paths this service created (unless `keepPath`). */
+  async closeListeners(options: CloseOptions = {}): Promise<void> {
     const closing = this.listeners;
     this.listeners = [];
-    await Promise.all(closing.map((l) => l.close()));
+    await Promise.all(closing.map((l) => l.close(options)));
   }
 
-  /** SIGTERM to every handler's process group, SIGKILL after `graceMs`; resolves when all ended. */
+  /**
+   * SIGTERM to every handler's process group, SIGKILL after `graceMs`; resolves when all ended.
+   * With the listeners closed (stop, shutdown) queued connections are closed first, or each exit
+   * would start one; still listening (quiesce), they start fresh handlers as slots free.
+   */
   async terminateAll(graceMs: number): Promise<void> {
+    if (this.listeners.length === 0) this.closeQueue();
     await terminateHandlers([...this.handlers.values()], graceMs);
+  }
+
+  /** The listeners bound now (a reload keeps, replaces or closes them one by one). */
+  get boundListeners(): readonly BoundListener[] {
+    return this.listeners;
+  }
+
+  /** New connections get `spec` (same name); running handlers keep the definition they had. */
+  replaceSpec(spec: ServiceSpec): void {
+    this.spec = spec;
+  }
+
+  /** Binds one more address, or serves the inherited listening socket `fd` for it. Throws. */
+  async addListener(
+    address: ListenAddress,
+    options: BindOptions & { readonly fd?: number } = {},
+  ): Promise<BoundListener> {
+    const onConnection = (socket: Socket): void => this.onConnection(socket, address);
+    const listener =
+      options.fd === undefined
+        ? await bindListener(address, this.spec.socket, onConnection, options)
+        : await adoptListener(address, this.spec.socket, options.fd, onConnection);
+    this.watchAcceptErrors(listener);
+    this.listeners.push(listener);
+    this.log.log('info', 'listen', {
+      address: listener.bound,
+      ...(options.fd === undefined ? {} : { fd: options.fd }),
+    });
+    return listener;
+  }
+
+  /** Stops one listener (and removes its Unix path if still ours). */
+  async removeListener(listener: BoundListener): Promise<void> {
+    this.listeners = this.listeners.filter((l) => l !== listener);
+    await listener.close();
+  }
+
+  /**
+   * Counts a handler started by the socketeer process this one took over from as one of this
+   * service's: limits, status, quiesce and kill see it until `handler.outcome` resolves.
+   */
+  adoptHandler(handler: RunningHandler): void {
+    // in `handlers` until its outcome, and counted against instances/perSource/global cap
+    this.admission.adopt(handler);
   }
 
   private onConnection(socket: Socket, address: BoundListener['address']): void {
     this.counters.accepted += 1;
-    acceptConnection(
-      {
-        service: this.spec,
-        spawner: this.deps.spawner,
-        log: this.log,
-        now: this.deps.now,
-        peerCredentials: this.deps.peerCredentials,
-        countFromSource: (peer) => this.countFromSource(peer),
-        onStart: (handler) => this.handlers.set(handler.conn, handler),
-        onEnd: (handler) => this.handlers.delete(handler.conn),
-        onSpawnFailed: () => (this.counters.spawnFailed += 1),
-      },
-      socket,
-      address,
-      this.counters.accepted,
-    );
-  }
-
-  private countFromSource(peer: Peer): number {
-    let count = 0;
-    for (const handler of this.handlers.values()) if (isSameSource(handler.peer, peer)) count += 1;
-    return count;
+    this.admission.accept(socket, address, this.counters.accepted);
   }
 
   private watchAcceptErrors(listener: BoundListener): void {
@@ -102,10 +174,4 @@ export class ServiceRunner {
       });
     });
   }
-}
-
-function isSameSource(a: Peer, b: Peer): boolean {
-  if (a.kind === 'tcp' && b.kind === 'tcp') return a.remoteAddress === b.remoteAddress;
-  if (a.kind === 'unix' && b.kind === 'unix') return a.uid === b.uid;
-  return false;
 }

@@ -7,10 +7,6 @@ export interface SignalActions {
   readonly upgrade?: () => void;
 }
 
-/**
- * The daemon's signal table (README: "Signals"). Signals without an action are logged and
- * ignored rather than left to their default, which would kill the daemon.
- */
 /** Every signal the daemon handles (README: "Signals"). */
 export const handledSignals: readonly NodeJS.Signals[] = [
   'SIGTERM',
@@ -20,6 +16,11 @@ export const handledSignals: readonly NodeJS.Signals[] = [
   'SIGUSR2',
 ];
 
+/**
+ * The daemon's signal table (README: "Signals"): SIGTERM and SIGINT shut down, SIGHUP reloads,
+ * SIGUSR1 logs the state, SIGUSR2 hands over to a new process. A signal without an action is
+ * logged and ignored rather than left to its default, which would kill the daemon.
+ */
 export function installSignalHandlers(actions: SignalActions, log: EventLog): () => void {
   const table: [NodeJS.Signals, (() => void) | undefined][] = [
     ['SIGTERM', () => actions.shutdown('SIGTERM')],

@@ -5,17 +5,55 @@
 export const logEvents = {
   listen: 'a listener is bound (service, address)',
   ready: 'every listener is bound (addresses)',
-  accept: 'a connection was accepted and its handler started (service, conn, peer, pid)',
-  end: 'a handler ended (service, conn, pid, exitCode or signal, durationMs)',
+  accept:
+    'a connection was accepted and its handler started (service, conn, peer, pid; waitedMs when it was queued)',
+  refuse:
+    'a connection was refused before any fork and closed, or given the banner (service, conn, peer, reason, detail)',
+  queue:
+    'a connection over a concurrency cap was queued, accepted and unread (service, conn, peer, reason, detail, queueLength)',
+  'queue-dropped':
+    'a queued connection was closed unserved because its service stopped (service, conn, peer, waitedMs)',
+  timeout:
+    'a handler ran past limits.runtimeMaxSec: SIGTERM to its process group, SIGKILL after killGraceSec (service, conn, pid, runtimeMaxSec, killGraceSec)',
+  end: 'a handler ended (service, conn, pid, exitCode or signal, durationMs, timedOut, forced)',
   'spawn-failed':
     'a handler could not be started; the connection was closed (service, conn, code, error)',
   stderr: "one line of a handler's stderr (service, conn, pid, line)",
   'accept-failed':
     'accept(2) failed on a listener, e.g. EMFILE; the listener goes on (service, code)',
   'no-services': 'the configuration has no enabled service',
+  'config-warning':
+    'a service setting is valid but has no effect or a surprising one (service, file, pointer, message)',
   'signal-ignored': 'a signal this build has no action for was received and ignored (signal)',
   shutdown: 'the daemon is stopping (signal, handlers still running)',
   exit: 'the daemon has stopped; last record (code)',
+  'control-listen': 'the control socket is bound (path)',
+  'control-refused':
+    'a control connection was refused: peer uid not allowed, or too many (code, message)',
+  'control-bad-request': 'a control request was invalid; once per connection (code, message)',
+  'control-error': 'the control socket failed (error)',
+  'control-failed': 'a control request failed with an internal error (cmd, error)',
+  state: 'SIGUSR1: the whole state, as `status --json` shows it (pid, startedAt, services)',
+  reload: 'a new configuration was applied (unchanged, changed, added, removed)',
+  'reload-failed':
+    'a reload changed nothing: the configuration has problems or a new address failed to bind (problems)',
+  'bind-failed':
+    'a reload or `start` could not bind one address; the service runs without it (service, address, error)',
+  start: '`start`: the service listens again (service, addresses)',
+  stop: 'the service stopped listening and its handlers were ended (service, by, handlers)',
+  quiesce:
+    '`quiesce`: running handlers are being ended; the service keeps listening (service, handlers)',
+  drain:
+    '`drain`: the service stopped listening; its handlers may finish (service, handlers, timeoutSec)',
+  kill: '`kill`: handlers were signalled (service, signal, conns, pids)',
+  upgrade:
+    'hand-over done: the new process serves every listener; this one exits and leaves its handlers running (pid, handlers)',
+  'upgrade-failed': 'a hand-over failed; this process goes on serving (error)',
+  takeover:
+    'this process took over listeners and running handlers from another (from, listeners, handlers)',
+  'inherit-unused':
+    'an inherited listening fd matched no service address and was closed (fd, name, reason)',
+  'notify-failed': 'a message to systemd (NOTIFY_SOCKET) could not be sent (message, error)',
 } as const;
 
 export type LogEvent = keyof typeof logEvents;
@@ -23,9 +61,11 @@ export type LogEvent = keyof typeof logEvents;
 export type LogLevel = 'error' | 'warn' | 'info' | 'debug';
 export const logLevels: readonly LogLevel[] = ['error', 'warn', 'info', 'debug'];
 
-export type LogFields = Readonly<
-  Record<string, string | number | boolean | null | undefined | readonly string[]>
->;
+/** A JSON value: the few records that carry structure (`state`) use objects and lists. */
+export type LogJson =
+  string | number | boolean | null | readonly LogJson[] | { readonly [key: string]: LogJson };
+
+export type LogFields = Readonly<Record<string, LogJson | undefined>>;
 
 /** The only logging surface the daemon sees: events with fields, and children bound to fields. */
 export interface EventLog {

@@ -46,6 +46,10 @@ function textFormat(): winston.Logform.Format {
 }
 
 function formatValue(value: unknown): string {
+  if (value !== null && typeof value === 'object') {
+    const isFlat = Array.isArray(value) && value.every((v) => v === null || typeof v !== 'object');
+    if (!isFlat) return JSON.stringify(value);
+  }
   const text = Array.isArray(value) ? value.join(',') : String(value);
   return /[\s"=]/.test(text) || text === '' ? JSON.stringify(text) : text;
 }

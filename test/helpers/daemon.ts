@@ -2,7 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 export const root = fileURLToPath(new URL('../..', import.meta.url));
@@ -70,8 +70,22 @@ export class DaemonUnderTest {
     extra: string[] = [],
     env: NodeJS.ProcessEnv = cleanEnv(),
   ): Promise<DaemonUnderTest> {
+    // A control socket of its own (the default, /run/socketeer/control.sock as root, is shared)
+    const control = extra.includes('--control')
+      ? []
+      : ['--control', join(dirname(confDir), 'control.sock')];
     const child = spawnClean(
-      [process.execPath, cli, 'serve', '--config-dir', confDir, '--log-level', 'debug', ...extra],
+      [
+        process.execPath,
+        cli,
+        'serve',
+        '--config-dir',
+        confDir,
+        '--log-level',
+        'debug',
+        ...control,
+        ...extra,
+      ],
       env,
     );
     const daemon = new DaemonUnderTest(child);

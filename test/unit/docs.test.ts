@@ -2,7 +2,7 @@ import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t from 'tap';
-import { loadServiceSchema } from '../../src/config/validate.js';
+import { loadLimitsSchema, loadServiceSchema } from '../../src/config/validate.js';
 import { handledSignals } from '../../src/daemon/signals.js';
 import { ExitCode } from '../../src/errors.js';
 import { logEvents } from '../../src/log/events.js';
@@ -55,6 +55,20 @@ t.test('every service file key is in the README and no other', async (t) => {
     else for (const inner of Object.keys(sub.properties)) keys.push(`${key}.${inner}`);
   }
   t.same(sorted(firstColumnNames('## Service files')), sorted(keys));
+});
+
+t.test('every limits and access key is in the README and no other', async (t) => {
+  const schema = loadLimitsSchema() as {
+    definitions: Record<string, { properties?: Record<string, unknown> }>;
+  };
+  const keys = ['limits', 'access'].flatMap((d) =>
+    Object.keys(schema.definitions[d]?.properties ?? {}).map((k) => `${d}.${k}`),
+  );
+  t.ok(keys.length > 10);
+  t.same(
+    sorted(firstColumnNames('## Limits and access').filter((n) => /^(limits|access)\./.test(n))),
+    sorted(keys),
+  );
 });
 
 t.test('every handler variable is in the README and no other', async (t) => {

@@ -1,0 +1,88 @@
+import type { Peer as AccessPeer } from '../access/peer.js';
+import { minuteOfDayAt } from '../access/times.js';
+import type { ConnectionCounts } from '../limits/connection-table.js';
+import { createRateState, pruneRateState, type RateState } from '../limits/rate-state.js';
+import {
+  admitConnection,
+  commitAdmission,
+  type AdmitDecision,
+  type AdmitInput,
+  type AdmitPolicy,
+} from './admit.js';
+import type { Peer } from './peer.js';
+
+/** How often the per-source buckets that are full again are dropped (ms). */
+export const ratePruneMs = 60_000;
+
+export interface AdmissionGateOptions {
+  readonly service: string;
+  /** The service's policy now (a reload may replace it; the buckets are kept). */
+  readonly policy: () => AdmitPolicy;
+  /** Live handlers of every service (the daemon-wide table). */
+  readonly connections: ConnectionCounts;
+  readonly globalMax: number | null;
+  /** The 1-minute load average (asked only when `limits.maxLoad` is set). */
+  readonly loadAverage1: () => number;
+  /** Monotonic ms: token buckets. */
+  readonly clock: () => number;
+  /** Wall-clock ms since the epoch: `access.times` in local time. */
+  readonly wallNow: () => number;
+  /** Connections of the service waiting in its queue now. */
+  readonly queueLength: () => number;
+}
+
+/** One service's admission: the pure decision over live state, and the rate charge stored. */
+export interface AdmissionGate {
+  /** Decides a connection; an admitted or queued one has its tokens taken. */
+  decide(peer: Peer): AdmitDecision;
+  /** The service's token buckets. */
+  readonly rates: RateState;
+}
+
+export function createAdmissionGate(options: AdmissionGateOptions): AdmissionGate {
+  const rates = createRateState();
+  let prunedAt = options.clock();
+  return {
+    rates,
+    decide(peer) {
+      const now = options.clock();
+      if (now - prunedAt >= ratePruneMs) {
+        prunedAt = now;
+        pruneRateState(rates, options.policy().limits.perSourceRate, now);
+      }
+      const decision = admitConnection(buildAdmitInput(options, rates, peer, now));
+      commitAdmission(rates, decision);
+      return decision;
+    },
+  };
+}
+
+/** The input `admitConnection` (and `check --peer`) decides over. */
+export function buildAdmitInput(
+  options: AdmissionGateOptions,
+  rates: RateState,
+  peer: Peer,
+  now: number,
+): AdmitInput {
+  const wall = options.wallNow();
+  const policy = options.policy();
+  return {
+    service: options.service,
+    policy,
+    peer: toAccessPeer(peer),
+    connections: options.connections,
+    rates,
+    globalMax: options.globalMax,
+    loadAverage1: policy.limits.maxLoad === null ? 0 : options.loadAverage1(),
+    now,
+    minuteOfDay: minuteOfDayAt(wall, -new Date(wall).getTimezoneOffset()),
+    queueLength: options.queueLength(),
+  };
+}
+
+/** The accepted peer as access rules and source keys see it. */
+export function toAccessPeer(peer: Peer): AccessPeer {
+  return peer.kind === 'tcp'
+    ? { family: 'tcp', address: peer.remoteAddress }
+    : { family: 'unix', uid: peer.uid, gid: peer.gid };
+}

@@ -1,0 +1,208 @@
+import {
+  checkAccessTime,
+  checkPeerAccess,
+  describeAccessCheck,
+  type AccessCheck,
+} from '../access/check-access.js';
+import type { Peer } from '../access/peer.js';
+import { compileAccessRules, type AccessRules, type AccessSettings } from '../access/rules.js';
+import {
+  checkLoad,
+  checkRate,
+  checkSlots,
+  describeLimitCheck,
+  labelOf,
+  type LoadCheck,
+  type RateCheck,
+  type SlotCheck,
+} from '../limits/checks.js';
+import type { ConnectionCounts } from '../limits/connection-table.js';
+import { decideLimitAction } from '../limits/queue.js';
+import { commitRateCharge, type RateCharge, type RateState } from '../limits/rate-state.js';
+import type { RefuseReason } from '../limits/reasons.js';
+import {
+  checkLimitsSettings,
+  resolveLimits,
+  type LimitsSettings,
+  type ResolvedLimits,
+  type SettingsProblem,
+} from '../limits/settings.js';
+import { sourceKeyOf } from '../limits/source-key.js';
+import { findSourceBucket } from '../limits/source-buckets.js';
+import type { TokenBucket } from '../limits/token-bucket.js';
+
+export type { RefuseReason } from '../limits/reasons.js';
+
+/** A service's `limits` and `access`, compiled once per configuration. */
+export interface AdmitPolicy {
+  readonly limits: ResolvedLimits;
+  readonly access: AccessRules;
+}
+
+/** Compiles a service's policy; any problem of severity error makes the config invalid. */
+export function compileAdmitPolicy(settings: {
+  readonly limits?: LimitsSettings;
+  readonly access?: AccessSettings;
+}): { policy: AdmitPolicy; problems: SettingsProblem[] } {
+  const access = compileAccessRules(settings.access);
+  const problems = [...checkLimitsSettings(settings.limits), ...access.problems];
+  return { policy: { limits: resolveLimits(settings.limits), access: access.rules }, problems };
+}
+
+export type { AccessCheck } from '../access/check-access.js';
+
+/** One step of the decision path, in the order the checks run. */
+export type AdmitCheck = AccessCheck | LoadCheck | RateCheck | SlotCheck;
+
+export interface AdmitInput {
+  readonly service: string;
+  readonly policy: AdmitPolicy;
+  readonly peer: Peer;
+  /** Live handlers (read only). */
+  readonly connections: ConnectionCounts;
+  /** The service's buckets (read only: `commitAdmission` stores the charge). */
+  readonly rates: RateState;
+  /** The daemon-wide cap on handlers across services (null: none). */
+  readonly globalMax: number | null;
+  /** The 1-minute load average. */
+  readonly loadAverage1: number;
+  /** ms, the daemon's (monotonic) clock, the same one the buckets were charged with. */
+  readonly now: number;
+  /** Local minutes since midnight, 0..1439 (see `minuteOfDayAt`). */
+  readonly minuteOfDay: number;
+  /** Connections of the service waiting in its queue now. */
+  readonly queueLength: number;
+}
+
+/** The reasons a concurrency cap gives; only these can be queued. */
+export type SlotReason = 'instances' | 'per-source';
+
+export type AdmitDecision =
+  | { readonly kind: 'admit'; readonly sourceKey: string; readonly charge: RateCharge }
+  | {
+      readonly kind: 'queue';
+      readonly reason: SlotReason;
+      readonly detail: string;
+      readonly sourceKey: string;
+      readonly charge: RateCharge;
+    }
+  | {
+      readonly kind: 'refuse';
+      readonly reason: RefuseReason;
+      readonly detail: string;
+      readonly sourceKey: string;
+      /** Text to write before closing (onLimit `banner`), or null: close at once. */
+      readonly banner: string | null;
+    };
+
+export interface AdmitTrace {
+  readonly sourceKey: string;
+  /** The checks that ran, up to and including the one that refused. */
+  readonly checks: readonly AdmitCheck[];
+  readonly decision: AdmitDecision;
+}
+
+/**
+ * Decides one connection, without side effects. Order: access (address or Unix credentials:
+ * `denied`; then `time`), load, rate (service bucket, then source bucket), then the concurrency
+ * caps (service `instances`, source `per-source`, global cap `instances`). Tokens are only
+ * charged when the connection is admitted or queued: the decision carries the charged buckets
+ * and `commitAdmission` stores them, so a refused connection, whatever the reason, costs none.
+ */
+export function admitConnection(input: AdmitInput): AdmitDecision {
+  return traceAdmission(input).decision;
+}
+
+/** `admitConnection` with the path that led to the decision (for `check --peer`). */
+export function traceAdmission(input: AdmitInput): AdmitTrace {
+  const sourceKey = sourceKeyOf(input.peer, input.policy.limits.perSourcePrefix6);
+  const checks: AdmitCheck[] = [];
+  const refusal = runGates(input, sourceKey, checks);
+  const decision = refusal ?? decideSlots(input, sourceKey, checks);
+  return { sourceKey, checks, decision };
+}
+
+/** The checks before the concurrency caps; the refusal of the first that fails, or null. */
+function runGates(
+  input: AdmitInput,
+  sourceKey: string,
+  checks: AdmitCheck[],
+): AdmitDecision | null {
+  const { policy, peer, rates, now } = input;
+  const { limits, access } = policy;
+  const gates: [RefuseReason, () => AdmitCheck][] = [
+    ['denied', () => checkPeerAccess(access, peer)],
+    ['time', () => checkAccessTime(access, input.minuteOfDay)],
+    ['load', () => checkLoad(limits.maxLoad, input.loadAverage1)],
+    ['rate', () => checkRate('service', limits.rate, rates.service, now)],
+    [
+      'rate',
+      () => checkRate('source', limits.perSourceRate, sourceBucketOf(input, sourceKey), now),
+    ],
+  ];
+  for (const [reason, run] of gates) {
+    const check = run();
+    checks.push(check);
+    if (!check.isAllowed) return refuseWith(input, reason, check, sourceKey);
+  }
+  return null;
+}
+
+/** The concurrency caps, then `limits.onLimit` when one is full. */
+function decideSlots(input: AdmitInput, sourceKey: string, checks: AdmitCheck[]): AdmitDecision {
+  const { limits } = input.policy;
+  const [service, source] = checks.filter((c): c is RateCheck => c.check === 'rate');
+  const charge: RateCharge = { service: service?.charged ?? null, source: source?.charged ?? null };
+  const full = checkSlots({ ...input, limits, sourceKey }).find((slot) => {
+    checks.push(slot);
+    return !slot.isAllowed;
+  });
+  if (full === undefined) return { kind: 'admit', sourceKey, charge };
+  const reason: SlotReason = full.scope === 'source' ? 'per-source' : 'instances';
+  const action = decideLimitAction(limits, input.queueLength);
+  if (action === 'queue') {
+    return { kind: 'queue', reason, detail: describeCheckLine(full, input), sourceKey, charge };
+  }
+  if (action !== 'queue-full') return refuseWith(input, reason, full, sourceKey);
+  const waiting = `limits.queueSize: ${input.queueLength} of ${limits.queueSize} waiting (full)`;
+  const detail = `${waiting}; ${describeCheckLine(full, input)}`;
+  return { kind: 'refuse', reason: 'queue-full', detail, sourceKey, banner: null };
+}
+
+/** Reasons that get `limits.banner` when onLimit is `banner`. */
+const bannerReasons: ReadonlySet<RefuseReason> = new Set([
+  'load',
+  'rate',
+  'instances',
+  'per-source',
+]);
+
+function refuseWith(
+  input: AdmitInput,
+  reason: RefuseReason,
+  check: AdmitCheck,
+  sourceKey: string,
+): AdmitDecision {
+  const { onLimit, banner } = input.policy.limits;
+  const isBanner = onLimit === 'banner' && bannerReasons.has(reason);
+  const detail = describeCheckLine(check, input);
+  return { kind: 'refuse', reason, detail, sourceKey, banner: isBanner ? banner : null };
+}
+
+function sourceBucketOf(input: AdmitInput, sourceKey: string): TokenBucket | undefined {
+  if (input.policy.limits.perSourceRate === null) return undefined;
+  return findSourceBucket(input.rates.sources, sourceKey);
+}
+
+/** Stores the tokens an admitted or queued connection took; does nothing for a refusal. */
+export function commitAdmission(rates: RateState, decision: AdmitDecision): void {
+  if (decision.kind !== 'refuse') commitRateCharge(rates, decision.sourceKey, decision.charge);
+}
+
+/** One check as `label: text`, the line `check --peer` prints and the `refuse` detail. */
+export function describeCheckLine(check: AdmitCheck, input: AdmitInput): string {
+  if (check.check === 'load' || check.check === 'rate' || check.check === 'slots') {
+    return `${labelOf(check)}: ${describeLimitCheck(check)}`;
+  }
+  return describeAccessCheck(check, input.policy.access, input.peer);
+}

@@ -1,0 +1,59 @@
+import { sendControlRequest } from '../control/client.js';
+import { resolveControlPath } from '../control/paths.js';
+import type { ControlErrorCode, ControlRequest } from '../control/protocol.js';
+import { ExitCode, FatalError, type ExitCodeValue } from '../errors.js';
+
+/** The option every command that talks to the daemon takes. */
+export interface ControlArgs {
+  /** `--control PATH`; default /run/socketeer/control.sock or $XDG_RUNTIME_DIR/socketeer/. */
+  readonly control?: string | undefined;
+}
+
+/** Where a command writes what it has to say (stdout in main). */
+export type Out = (text: string) => void;
+
+/** A request as a command builds it: the id is added here. */
+export type RequestBody = ControlRequest extends infer R
+  ? R extends ControlRequest
+    ? Omit<R, 'id'>
+    : never
+  : never;
+
+/** Waits for as long as a reply may take when there is no bound (a drain without timeout). */
+export const noDeadlineMs = 2 ** 31 - 1;
+
+const exitCodes: Record<ControlErrorCode, ExitCodeValue> = {
+  'bad-request': ExitCode.permanent,
+  'unknown-service': ExitCode.permanent,
+  'unknown-instance': ExitCode.permanent,
+  forbidden: ExitCode.unreachable,
+  busy: ExitCode.temporary,
+  timeout: ExitCode.temporary,
+  failed: ExitCode.temporary,
+  'too-large': ExitCode.bug,
+  internal: ExitCode.bug,
+};
+
+/**
+ * Sends one request to the daemon and returns the reply's result. Throws FatalError: 102 when
+ * the daemon cannot be reached or refuses this user, 100 for an unknown service or instance,
+ * 111 when the daemon could not do it, 101 for what can only be a bug.
+ */
+export async function askDaemon(
+  args: ControlArgs,
+  body: RequestBody,
+  timeoutMs: number,
+): Promise<unknown> {
+  const path = resolveControlPath({
+    isRoot: process.getuid?.() === 0,
+    env: process.env,
+    override: args.control,
+  });
+  if (!path.ok) throw new FatalError(path.message, ExitCode.permanent);
+  const request = { ...body, id: 1 } as ControlRequest;
+  const reply = await sendControlRequest(path.path, request, { timeoutMs });
+  if (reply.ok) return reply.result;
+  const { code, message } = reply.error;
+  const text = code === 'forbidden' || code === 'busy' ? `${path.path}: ${message}` : message;
+  throw new FatalError(text, exitCodes[code] ?? ExitCode.bug);
+}

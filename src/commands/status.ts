@@ -1,0 +1,93 @@
+import type { DaemonStatus, ServiceStatus } from '../daemon/state.js';
+import { ExitCode } from '../errors.js';
+import { askDaemon, type ControlArgs, type Out } from './ask-daemon.js';
+
+export interface StatusArgs extends ControlArgs {
+  readonly service?: string | undefined;
+  readonly json: boolean;
+}
+
+const statusTimeoutMs = 10000;
+
+/** `status [SERVICE] [--json]`: every service (or one) with its listeners, counters and connections. */
+export async function runStatus(args: StatusArgs, out: Out): Promise<number> {
+  const status = (await askDaemon(
+    args,
+    args.service === undefined ? { cmd: 'status' } : { cmd: 'status', service: args.service },
+    statusTimeoutMs,
+  )) as DaemonStatus;
+  out(args.json ? `${JSON.stringify(status, null, 2)}\n` : formatStatus(status));
+  return ExitCode.ok;
+}
+
+/** The status as tables for people (pure). */
+export function formatStatus(status: DaemonStatus): string {
+  const lines = [`socketeer pid ${status.pid}, up since ${status.startedAt}, ${status.configDir}`];
+  if (status.services.length === 0) return `${lines[0]}\nno services\n`;
+  lines.push(
+    '',
+    ...table([
+      ['SERVICE', 'STATE', 'ACTIVE', 'ACCEPTED', 'REFUSED', 'SPAWN-FAILED', 'LISTENERS'],
+      ...status.services.map((s) => [
+        s.name,
+        s.state,
+        String(s.counters.active),
+        String(s.counters.accepted),
+        formatRefused(s.counters.refused),
+        String(s.counters.spawnFailed),
+        s.listeners.join(' ') || '-',
+      ]),
+    ]),
+  );
+  for (const service of status.services.filter((s) => s.connections.length > 0))
+    lines.push('', ...formatConnections(service));
+  return `${lines.join('\n')}\n`;
+}
+
+function formatConnections(service: ServiceStatus): string[] {
+  const count = service.connections.length;
+  return [
+    `${service.name}: ${count} connection${count === 1 ? '' : 's'}`,
+    ...table([
+      ['INSTANCE', 'PID', 'PEER', 'AGE'],
+      ...service.connections.map((c) => [
+        c.instance,
+        c.inherited ? `${c.pid}*` : String(c.pid),
+        c.peer,
+        formatAge(c.ageSec),
+      ]),
+    ]).map((line) => `  ${line}`),
+    ...(service.connections.some((c) => c.inherited)
+      ? ['  * started by the process this daemon took over from']
+      : []),
+  ];
+}
+
+/** `0`, or `3 (rate 2, instances 1)`. */
+function formatRefused(refused: Readonly<Record<string, number>>): string {
+  const entries = Object.entries(refused).filter(([, n]) => n > 0);
+  if (entries.length === 0) return '0';
+  const total = entries.reduce((sum, [, n]) => sum + n, 0);
+  return `${total} (${entries.map(([reason, n]) => `${reason} ${n}`).join(', ')})`;
+}
+
+/** `4.2s`, `12m03s`, `3h07m`, `2d05h`. */
+export function formatAge(sec: number): string {
+  if (sec < 59.95) return `${sec.toFixed(1)}s`;
+  const s = Math.round(sec);
+  const pad = (n: number): string => String(n).padStart(2, '0');
+  if (s < 3600) return `${Math.floor(s / 60)}m${pad(s % 60)}s`;
+  if (s < 86400) return `${Math.floor(s / 3600)}h${pad(Math.floor(s / 60) % 60)}m`;
+  return `${Math.floor(s / 86400)}d${pad(Math.floor(s / 3600) % 24)}h`;
+}
+
+/** Left-aligned columns two spaces apart, trailing spaces trimmed. */
+function table(rows: readonly (readonly string[])[]): string[] {
+  const widths = rows[0]?.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length))) ?? [];
+  return rows.map((row) =>
+    row
+      .map((cell, i) => cell.padEnd(widths[i] ?? 0))
+      .join('  ')
+      .trimEnd(),
+  );
+}

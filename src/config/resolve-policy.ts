@@ -1,0 +1,60 @@
+import { compileAccessRules } from '../access/rules.js';
+import { checkLimitsSettings, resolveLimits, type SettingsProblem } from '../limits/settings.js';
+import type { ConfigProblem, ListenAddress, ServiceFile, ServiceSpec } from './types.js';
+
+export interface ResolvedPolicy {
+  readonly admitPolicy: ServiceSpec['admitPolicy'];
+  /** Errors: the service is invalid. */
+  readonly problems: ConfigProblem[];
+  /** Valid but without effect (or surprising): shown by check and logged by serve. */
+  readonly warnings: ConfigProblem[];
+}
+
+/**
+ * Compiles `limits` and `access` of a schema-valid service file, as `compileAdmitPolicy` does
+ * (the same three functions; that one lives in accept/, which config/ does not import), and adds
+ * what only the listeners tell: access lists for a kind of peer the service never sees.
+ */
+export function resolvePolicy(
+  file: string,
+  value: ServiceFile,
+  listen: readonly ListenAddress[],
+): ResolvedPolicy {
+  const access = compileAccessRules(value.access);
+  const found = [
+    ...checkLimitsSettings(value.limits),
+    ...access.problems,
+    ...findUnusedAccessLists(value, listen),
+  ];
+  const toProblem = (p: SettingsProblem): ConfigProblem => ({
+    file,
+    pointer: p.pointer,
+    message: p.message,
+  });
+  return {
+    admitPolicy: { limits: resolveLimits(value.limits), access: access.rules },
+    problems: found.filter((p) => p.severity === 'error').map(toProblem),
+    warnings: found.filter((p) => p.severity === 'warning').map(toProblem),
+  };
+}
+
+function findUnusedAccessLists(
+  value: ServiceFile,
+  listen: readonly ListenAddress[],
+): SettingsProblem[] {
+  if (listen.length === 0) return [];
+  const hasTcp = listen.some((a) => a.kind === 'tcp');
+  const hasUnix = listen.some((a) => a.kind === 'unix');
+  const access = value.access ?? {};
+  const unused = (key: string, kind: string): SettingsProblem => ({
+    pointer: `/access/${key}`,
+    message: `has no effect: the service has no ${kind} listener`,
+    severity: 'warning',
+  });
+  const out: SettingsProblem[] = [];
+  for (const key of ['allow', 'deny'] as const)
+    if (!hasTcp && access[key] !== undefined) out.push(unused(key, 'TCP'));
+  for (const key of ['uids', 'gids'] as const)
+    if (!hasUnix && access[key] !== undefined) out.push(unused(key, 'Unix'));
+  return out;
+}

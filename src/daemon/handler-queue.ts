@@ -1,0 +1,94 @@
+import type { AcceptedConnection } from '../accept/accept-connection.js';
+import type { SlotsInput } from '../limits/checks.js';
+import {
+  findStartableWaiter,
+  splitExpiredWaiters,
+  waiterDeadline,
+  type Waiter,
+} from '../limits/queue.js';
+import type { ResolvedLimits } from '../limits/settings.js';
+
+/** A connection waiting for a slot: accepted, still paused, not one byte read. */
+export interface QueuedConnection extends Waiter {
+  readonly accepted: AcceptedConnection;
+  /** Daemon-wide arrival number (FIFO across services). */
+  readonly arrival: number;
+}
+
+export interface HandlerQueueOptions {
+  /** The service's limits now (a reload may change them). */
+  readonly limits: () => ResolvedLimits;
+  /** Monotonic ms, the clock of `enqueuedAt`. */
+  readonly clock: () => number;
+  /** A waiter reached `limits.queueTimeoutSec`; it is already out of the queue. */
+  readonly onExpired: (waiter: QueuedConnection, now: number) => void;
+  /** The queue went from empty to not empty (true) or back (false). */
+  readonly onOccupied: (isOccupied: boolean) => void;
+}
+
+/**
+ * One service's bounded FIFO of waiting connections (`limits.onLimit: queue`; the bound is
+ * applied by the admission decision). One timer, for the oldest waiter's deadline.
+ */
+export class HandlerQueue {
+  private waiters: QueuedConnection[] = [];
+  private timer: NodeJS.Timeout | undefined;
+  private wasOccupied = false;
+  private readonly options: HandlerQueueOptions;
+
+  constructor(options: HandlerQueueOptions) {
+    this.options = options;
+  }
+
+  get length(): number {
+    return this.waiters.length;
+  }
+
+  push(waiter: QueuedConnection): void {
+    this.waiters.push(waiter);
+    if (this.waiters.length === 1) this.changed(true);
+  }
+
+  /** The first waiter, in arrival order, that every concurrency cap would admit now. */
+  findStartable(slots: Omit<SlotsInput, 'sourceKey'>): QueuedConnection | null {
+    return this.waiters[findStartableWaiter(this.waiters, slots)] ?? null;
+  }
+
+  remove(waiter: QueuedConnection): void {
+    const index = this.waiters.indexOf(waiter);
+    if (index === -1) return;
+    this.waiters.splice(index, 1);
+    if (index === 0) this.changed(this.waiters.length > 0);
+  }
+
+  /** Empties the queue and returns what waited, in arrival order. */
+  takeAll(): QueuedConnection[] {
+    const all = this.waiters;
+    this.waiters = [];
+    if (all.length > 0) this.changed(false);
+    return all;
+  }
+
+  /** The head changed: re-arm the timer for the new head; report occupancy edges. */
+  private changed(isOccupied: boolean): void {
+    clearTimeout(this.timer);
+    this.timer = undefined;
+    const head = this.waiters[0];
+    if (head !== undefined) {
+      const delay = waiterDeadline(head, this.options.limits()) - this.options.clock();
+      this.timer = setTimeout(() => this.expire(), Math.max(1, Math.ceil(delay)));
+    }
+    if (isOccupied !== this.wasOccupied) {
+      this.wasOccupied = isOccupied;
+      this.options.onOccupied(isOccupied);
+    }
+  }
+
+  private expire(): void {
+    const now = this.options.clock();
+    const { expired, waiting } = splitExpiredWaiters(this.waiters, this.options.limits(), now);
+    this.waiters = waiting;
+    this.changed(waiting.length > 0);
+    for (const waiter of expired) this.options.onExpired(waiter, now);
+  }
+}

@@ -1,0 +1,64 @@
+import { closeSync } from 'node:fs';
+import type { RunningHandler } from '../accept/accept-connection.js';
+import type { EventLog } from '../log/events.js';
+import type { CarriedService } from './handover-channel.js';
+import { watchCarriedHandlers } from './inherited-handlers.js';
+import type { ServiceRunner } from './service-runner.js';
+
+/** How often handlers inherited from a previous process are looked for in /proc. */
+const inheritedPollMs = 250;
+
+/** Logs why an inherited fd is not used, and closes it. */
+export function dropInheritedFd(log: EventLog, fd: number, name: string, reason: string): void {
+  log.log('warn', 'inherit-unused', { fd, name, reason });
+  try {
+    closeSync(fd);
+  } catch {
+    // already closed (a failed adoption closed it with its server)
+  }
+}
+
+/**
+ * Serves each inherited fd for its address (index in the service's `listen`); an fd that does
+ * not fit is dropped and the address bound afresh (which throws if that fails).
+ */
+export async function serveInheritedFds(
+  runner: ServiceRunner,
+  fds: ReadonlyMap<number, number>,
+  log: EventLog,
+): Promise<void> {
+  for (const [index, fd] of fds) {
+    const address = runner.spec.listen[index];
+    if (address === undefined) continue;
+    try {
+      await runner.addListener(address, { fd });
+    } catch (error) {
+      const reason = error instanceof Error ? error.message : String(error);
+      dropInheritedFd(log, fd, runner.spec.name, reason);
+      await runner.addListener(address);
+    }
+  }
+}
+
+/**
+ * Restores what a hand-over carried: counters, and running handlers, which the runners count
+ * until they end. `onAdopted` learns of each handler taken over.
+ */
+export function restoreCarried(
+  runners: ReadonlyMap<string, ServiceRunner>,
+  carried: Readonly<Record<string, CarriedService>>,
+  onAdopted: (service: string, handler: RunningHandler) => void,
+): void {
+  for (const [name, service] of Object.entries(carried)) {
+    const runner = runners.get(name);
+    if (runner === undefined) continue;
+    const { accepted, spawnFailed } = service.counters;
+    if (typeof accepted === 'number') runner.counters.accepted = accepted;
+    if (typeof spawnFailed === 'number') runner.counters.spawnFailed = spawnFailed;
+    const handlers = Array.isArray(service.handlers) ? service.handlers : [];
+    for (const handler of watchCarriedHandlers(handlers, inheritedPollMs)) {
+      onAdopted(name, handler);
+      runner.adoptHandler(handler);
+    }
+  }
+}

@@ -1,0 +1,137 @@
+import type { ListenAddress, ServiceSpec, SocketSpec } from '../config/types.js';
+import { formatListenAddress, isSameBinding } from '../listen/address.js';
+
+/** A listener bound now: its service, its position in that service's list, what it was bound as. */
+export interface CurrentListener {
+  readonly service: string;
+  readonly index: number;
+  readonly address: ListenAddress;
+  readonly socket: SocketSpec;
+}
+
+export interface ReloadInput {
+  /** The definitions running now (enabled services only). */
+  readonly current: readonly ServiceSpec[];
+  /** Every listener bound now. */
+  readonly listeners: readonly CurrentListener[];
+  /** The new configuration's enabled services. */
+  readonly next: readonly ServiceSpec[];
+  /** Services that stay unbound whatever their definition (stopped, draining). */
+  readonly unbound: ReadonlySet<string>;
+}
+
+/** What becomes of one address of a new definition. */
+export type ListenerStep =
+  | { readonly kind: 'keep'; readonly service: string; readonly listener: CurrentListener }
+  /** A fresh bind that collides with nothing bound now: done before anything changes. */
+  | { readonly kind: 'bind'; readonly service: string; readonly address: ListenAddress }
+  /**
+   * A bind on an address held by a listener that is going away (changed socket options, or an
+   * address moved between services): done after it closes, or for a Unix path by replacing it.
+   */
+  | {
+      readonly kind: 'rebind';
+      readonly service: string;
+      readonly address: ListenAddress;
+      readonly replaces: readonly CurrentListener[];
+    };
+
+export interface ReloadPlan {
+  readonly unchanged: readonly string[];
+  readonly changed: readonly string[];
+  readonly added: readonly string[];
+  readonly removed: readonly string[];
+  readonly steps: readonly ListenerStep[];
+  /** Listeners no new definition keeps. */
+  readonly close: readonly CurrentListener[];
+}
+
+/**
+ * The difference between the running definitions and a new configuration (pure). A listener
+ * stays bound when the same service still lists the same address with the same socket options
+ * that matter for its kind; everything else is bound afresh or closed.
+ */
+export function planReload(input: ReloadInput): ReloadPlan {
+  const currentByName = new Map(input.current.map((spec) => [spec.name, spec]));
+  const nextNames = new Set(input.next.map((spec) => spec.name));
+  const { steps, taken, wanted } = matchKept(input);
+  const close = input.listeners.filter((l) => !taken.has(l));
+  for (const { service, address } of wanted) {
+    const replaces = close.filter((l) => isSameBinding(l.address, address));
+    steps.push(
+      replaces.length === 0
+        ? { kind: 'bind', service, address }
+        : { kind: 'rebind', service, address, replaces },
+    );
+  }
+  const isSame = (s: ServiceSpec): boolean => isSameDefinition(currentByName.get(s.name), s);
+  return {
+    unchanged: input.next.filter(isSame).map((s) => s.name),
+    changed: input.next.filter((s) => currentByName.has(s.name) && !isSame(s)).map((s) => s.name),
+    added: input.next.filter((s) => !currentByName.has(s.name)).map((s) => s.name),
+    removed: input.current.filter((s) => !nextNames.has(s.name)).map((s) => s.name),
+    steps,
+    close,
+  };
+}
+
+/** The listeners each new definition keeps, and the addresses it wants bound afresh. */
+function matchKept(input: ReloadInput): {
+  steps: ListenerStep[];
+  taken: Set<CurrentListener>;
+  wanted: { service: string; address: ListenAddress }[];
+} {
+  const taken = new Set<CurrentListener>();
+  const wanted: { service: string; address: ListenAddress }[] = [];
+  const steps: ListenerStep[] = [];
+  for (const spec of input.next) {
+    if (input.unbound.has(spec.name)) continue;
+    for (const address of spec.listen) {
+      const kept = input.listeners.find(
+        (l) =>
+          !taken.has(l) &&
+          l.service === spec.name &&
+          isSameListener(l.address, l.socket, address, spec.socket),
+      );
+      if (kept === undefined) wanted.push({ service: spec.name, address });
+      else {
+        taken.add(kept);
+        steps.push({ kind: 'keep', service: spec.name, listener: kept });
+      }
+    }
+  }
+  return { steps, taken, wanted };
+}
+
+/** Same address, and the same options that matter for its kind. */
+export function isSameListener(
+  a: ListenAddress,
+  aSocket: SocketSpec,
+  b: ListenAddress,
+  bSocket: SocketSpec,
+): boolean {
+  if (formatListenAddress(a) !== formatListenAddress(b)) return false;
+  if (aSocket.backlog !== bSocket.backlog) return false;
+  if (a.kind === 'tcp')
+    return aSocket.noDelay === bSocket.noDelay && aSocket.keepAlive === bSocket.keepAlive;
+  if (a.abstract) return true;
+  return (
+    aSocket.mode === bSocket.mode && aSocket.uid === bSocket.uid && aSocket.gid === bSocket.gid
+  );
+}
+
+/** Whether two definitions are identical (every resolved field, files included). */
+export function isSameDefinition(a: ServiceSpec | undefined, b: ServiceSpec): boolean {
+  return a !== undefined && stableJson(a) === stableJson(b);
+}
+
+/** JSON with sorted keys; compiled parts of a spec (bigint, Set, Map) are spelled out. */
+function stableJson(value: unknown): string {
+  return JSON.stringify(value, (_key, v: unknown) => {
+    if (typeof v === 'bigint') return `${v}n`;
+    if (v instanceof Set) return [...(v as Set<unknown>)];
+    if (v instanceof Map) return [...(v as Map<unknown, unknown>).entries()];
+    if (v === null || typeof v !== 'object' || Array.isArray(v)) return v;
+    return Object.fromEntries(Object.entries(v).sort(([x], [y]) => (x < y ? -1 : x > y ? 1 : 0)));
+  });
+}

@@ -1,0 +1,223 @@
+import type { Socket } from 'node:net';
+import {
+  describeConnection,
+  startHandler,
+  type AcceptedConnection,
+  type RunningHandler,
+} from '../accept/accept-connection.js';
+import { createAdmissionGate, toAccessPeer, type AdmissionGate } from '../accept/admission-gate.js';
+import type { AdmitDecision } from '../accept/admit.js';
+import { formatPeer, type Peer, type PeerCredentials } from '../accept/peer.js';
+import { refuseConnection } from '../accept/refuse-connection.js';
+import type { ListenAddress, ServiceSpec } from '../config/types.js';
+import type { SlotsInput } from '../limits/checks.js';
+import { describeQueueTimeout } from '../limits/queue.js';
+import { createRefuseCounters, type RefuseReason } from '../limits/reasons.js';
+import { sourceKeyOf } from '../limits/source-key.js';
+import type { EventLog } from '../log/events.js';
+import type { Spawner } from '../spawn/types.js';
+import { HandlerQueue, type QueuedConnection } from './handler-queue.js';
+import { armRuntimeTimer } from './runtime-timer.js';
+import type { QueueSource, SharedLimits } from './shared-limits.js';
+
+export interface AdmissionDeps {
+  /** The service's definition now (a reload may replace it; new connections get the new one). */
+  readonly spec: () => ServiceSpec;
+  readonly spawner: Spawner;
+  /** Bound to `{service}`. */
+  readonly log: EventLog;
+  /** Wall-clock ms (records, `access.times`). */
+  readonly now: () => number;
+  /** Monotonic ms (buckets, queue deadlines, runtime limits). */
+  readonly clock: () => number;
+  readonly peerCredentials: (fd: number) => PeerCredentials | null;
+  readonly shared: SharedLimits;
+  /** The runner's live handlers and counters, kept up to date here. */
+  readonly handlers: Map<string, RunningHandler>;
+  readonly counters: { accepted: number; spawnFailed: number };
+}
+
+/**
+ * One service's connection path after accept(2): describe the peer, decide (access, time, load,
+ * rate, caps) before any fork, then start the handler, queue the still-paused socket, or refuse
+ * it with one `refuse` record and a counter per reason; runtime limits on started handlers.
+ */
+export class ServiceAdmission {
+  private readonly refused = createRefuseCounters();
+  private readonly deps: AdmissionDeps;
+  private readonly gate: AdmissionGate;
+  private readonly queue: HandlerQueue;
+  private readonly queueSource: QueueSource;
+
+  constructor(deps: AdmissionDeps) {
+    this.deps = deps;
+    this.gate = createAdmissionGate({
+      service: deps.spec().name,
+      policy: () => deps.spec().admitPolicy,
+      connections: deps.shared.table,
+      globalMax: deps.shared.globalMax,
+      loadAverage1: () => deps.shared.loadAverage1(),
+      clock: deps.clock,
+      wallNow: deps.now,
+      queueLength: () => this.queue.length,
+    });
+    this.queueSource = {
+      firstStartable: () => this.queue.findStartable(this.slots())?.arrival ?? null,
+      startFirst: () => this.startFirstWaiter(),
+    };
+    this.queue = new HandlerQueue({
+      limits: () => deps.spec().limits,
+      clock: deps.clock,
+      onExpired: (waiter, now) =>
+        this.refuse(waiter.accepted, {
+          reason: 'queue-timeout',
+          detail: describeQueueTimeout(
+            { ...waiter, enqueuedAt: Math.round(waiter.enqueuedAt) },
+            deps.spec().limits,
+            Math.round(now),
+          ),
+          banner: null,
+        }),
+      onOccupied: (isOccupied) =>
+        isOccupied
+          ? deps.shared.watchQueue(this.queueSource)
+          : deps.shared.unwatchQueue(this.queueSource),
+    });
+  }
+
+  get queueLength(): number {
+    return this.queue.length;
+  }
+
+  /** Connections refused since the runner started, per reason. */
+  refusedCounts(): Record<RefuseReason, number> {
+    return { ...this.refused };
+  }
+
+  /** The path of one accepted connection (`n` numbers it). Never throws. */
+  accept(socket: Socket, listener: ListenAddress, n: number): void {
+    const accepted = describeConnection(this.deps, socket, listener, n);
+    if (accepted === null) {
+      this.deps.counters.spawnFailed += 1;
+      return;
+    }
+    const decision = this.gate.decide(accepted.peer);
+    if (decision.kind === 'admit') this.start(accepted, decision.sourceKey, null);
+    else if (decision.kind === 'queue') this.enqueue(accepted, decision);
+    else this.refuse(accepted, decision);
+  }
+
+  /**
+   * Counts a running handler started elsewhere (a hand-over) against this service's caps until
+   * its outcome resolves; its exit frees the slot like any other.
+   */
+  adopt(handler: RunningHandler): void {
+    const { shared, handlers } = this.deps;
+    const spec = this.deps.spec();
+    const sourceKey = sourceKeyOf(toAccessPeer(handler.peer), spec.limits.perSourcePrefix6);
+    handlers.set(handler.conn, handler);
+    shared.table.add(spec.name, sourceKey);
+    void handler.outcome.then(() => {
+      handlers.delete(handler.conn);
+      shared.release(spec.name, sourceKey);
+    });
+  }
+
+  /** Closes every queued connection unserved (the service stops); returns how many. */
+  closeQueue(): number {
+    const dropped = this.queue.takeAll();
+    const now = this.deps.clock();
+    for (const { accepted, enqueuedAt } of dropped) {
+      accepted.log.log('info', 'queue-dropped', {
+        peer: formatPeer(accepted.peer),
+        waitedMs: Math.round(now - enqueuedAt),
+      });
+      accepted.socket.destroy();
+    }
+    return dropped.length;
+  }
+
+  private start(accepted: AcceptedConnection, sourceKey: string, waitedMs: number | null): void {
+    const { shared, handlers, counters, clock } = this.deps;
+    const spec = this.deps.spec();
+    shared.table.add(spec.name, sourceKey);
+    let cancelTimer: (() => void) | null = null;
+    startHandler(
+      {
+        service: spec,
+        spawner: this.deps.spawner,
+        now: this.deps.now,
+        countFromSource: (peer) => this.countFromSource(peer),
+        onStart: (handler, ending) => {
+          handlers.set(handler.conn, handler);
+          const { pid } = handler;
+          const timer = { pid, ending, limits: spec.limits, startedAt: clock(), clock };
+          cancelTimer = armRuntimeTimer({ ...timer, log: accepted.log });
+        },
+        onEnd: (handler) => {
+          handlers.delete(handler.conn);
+          cancelTimer?.();
+        },
+        onSpawnFailed: () => (counters.spawnFailed += 1),
+        onGone: () => shared.release(spec.name, sourceKey),
+      },
+      accepted,
+      waitedMs,
+    );
+  }
+
+  private enqueue(accepted: AcceptedConnection, decision: AdmitDecision & { kind: 'queue' }): void {
+    const { sourceKey, reason, detail } = decision;
+    const arrival = this.deps.shared.nextArrival();
+    this.queue.push({ accepted, sourceKey, enqueuedAt: this.deps.clock(), arrival });
+    accepted.log.log('info', 'queue', {
+      peer: formatPeer(accepted.peer),
+      reason,
+      detail,
+      queueLength: this.queue.length,
+    });
+  }
+
+  private refuse(
+    accepted: AcceptedConnection,
+    refusal: { reason: RefuseReason; detail: string; banner: string | null },
+  ): void {
+    this.refused[refusal.reason] += 1;
+    refuseConnection(accepted, refusal);
+  }
+
+  private startFirstWaiter(): void {
+    const waiter: QueuedConnection | null = this.queue.findStartable(this.slots());
+    if (waiter === null) return;
+    this.queue.remove(waiter);
+    this.start(
+      waiter.accepted,
+      waiter.sourceKey,
+      Math.round(this.deps.clock() - waiter.enqueuedAt),
+    );
+  }
+
+  private slots(): Omit<SlotsInput, 'sourceKey'> {
+    const { shared } = this.deps;
+    const spec = this.deps.spec();
+    return {
+      limits: spec.limits,
+      service: spec.name,
+      connections: shared.table,
+      globalMax: shared.globalMax,
+    };
+  }
+
+  private countFromSource(peer: Peer): number {
+    let count = 0;
+    for (const handler of this.deps.handlers.values())
+      if (isSameSource(handler.peer, peer)) count += 1;
+    return count;
+  }
+}
+
+function isSameSource(a: Peer, b: Peer): boolean {
+  if (a.kind === 'tcp' && b.kind === 'tcp') return a.remoteAddress === b.remoteAddress;
+  if (a.kind === 'unix' && b.kind === 'unix') return a.uid === b.uid;
+  return false;
+}

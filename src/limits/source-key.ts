@@ -1,0 +1,18 @@
+import { formatCidr, prefixOf } from '../access/cidr.js';
+import { normaliseAddress, parsePeerAddress } from '../access/ip.js';
+import type { Peer } from '../access/peer.js';
+
+/**
+ * The source a peer counts as for `perSource` and `perSourceRate`:
+ * - IPv4 (also v4-mapped): the address, `10.1.2.3`;
+ * - IPv6: its prefix of `prefix6` bits, canonical, `2001:db8::/64` (`2001:db8::7/128` at 128);
+ * - Unix: `uid:N` when the peer's uid is known, else `unix` (one source for all such peers);
+ * - a TCP address that does not parse: the normalised text itself.
+ */
+export function sourceKeyOf(peer: Peer, prefix6: number): string {
+  if (peer.family === 'unix') return peer.uid === null ? 'unix' : `uid:${peer.uid}`;
+  const ip = parsePeerAddress(peer.address);
+  if (ip === null) return normaliseAddress(peer.address);
+  if (ip.version === 4) return normaliseAddress(peer.address);
+  return formatCidr(prefixOf(ip, prefix6));
+}
