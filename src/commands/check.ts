@@ -21,9 +21,9 @@ export function runCheck(
   err: (text: string) => void = (text) => void process.stderr.write(text),
 ): number {
   const dir = configDirFrom(args.configDir);
-  const result = loadWithNotesOrFail(dir);
-  for (const note of result.notes) err(`${formatNote(note)}\n`);
   const selected = selectSpawner(args.spawner);
+  const result = loadWithNotesOrFail(dir, selected.spawner);
+  for (const note of result.notes) err(`${formatNote(note)}\n`);
   const services = Object.fromEntries(
     result.config.services.map((s) => [
       s.name,

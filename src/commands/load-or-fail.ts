@@ -1,6 +1,8 @@
 import { homedir } from 'node:os';
 import { defaultConfigDir } from '../config/paths.js';
-import { loadConfig } from '../config/load.js';
+import { loadConfig, systemResolveContext } from '../config/load.js';
+import { featureCheckFor } from '../spawn/feature-check.js';
+import type { Spawner } from '../spawn/types.js';
 import { formatProblem, type Config, type ConfigProblem } from '../config/types.js';
 import { ExitCode, FatalError } from '../errors.js';
 
@@ -13,16 +15,23 @@ export function configDirFrom(flag: string | undefined): string {
 }
 
 /** Loads the configuration or ends the command with exit 100 and every problem listed. */
-export function loadOrFail(dir: string): Config {
-  return loadWithNotesOrFail(dir).config;
+export function loadOrFail(dir: string, spawner?: Spawner): Config {
+  return loadWithNotesOrFail(dir, spawner).config;
 }
 
 /** As loadOrFail, with the notes (unused templates, orphan drop-ins) that are not errors. */
-export function loadWithNotesOrFail(dir: string): {
+export function loadWithNotesOrFail(
+  dir: string,
+  spawner?: Spawner,
+): {
   config: Config;
   notes: readonly ConfigProblem[];
 } {
-  const result = loadConfig(dir);
+  const ctx = systemResolveContext(
+    undefined,
+    spawner === undefined ? undefined : featureCheckFor(spawner),
+  );
+  const result = loadConfig(dir, ctx);
   if (result.ok) return { config: result.config, notes: result.notes };
   const count = result.problems.length;
   throw new FatalError(

@@ -47,11 +47,11 @@ export async function runServe(args: ServeArgs): Promise<number> {
     inheritance.handoverFd === null
       ? null
       : await openTakeover(inheritance.handoverFd, handoverTimeoutMs);
-  const config = loadOrFail(configDirFrom(args.configDir));
+  const selected = selectSpawner(args.spawner);
+  const config = loadOrFail(configDirFrom(args.configDir), selected.spawner);
   const log = createLogger({ format: args.logFormat, level: args.logLevel });
   if (inheritance.problem !== null)
     log.log('warn', 'inherit-unused', { fd: null, name: null, reason: inheritance.problem });
-  const selected = selectSpawner(args.spawner);
   const daemon = new Daemon({
     config,
     spawner: selected.spawner,

@@ -16,6 +16,8 @@ export interface GroupEntry {
 export interface AccountLookup {
   user(nameOrId: string | number): UserEntry | null;
   group(nameOrId: string | number): GroupEntry | null;
+  /** The user's groups as initgroups(3) would set them (the primary gid included); null on failure. */
+  groupList(user: string, gid: number): number[] | null;
 }
 
 /** The system's account database through getent(1), so NSS sources (LDAP, sssd) count too. */
@@ -33,12 +35,21 @@ export function createGetentLookup(): AccountLookup {
       if (!groups.has(k)) groups.set(k, parseGroup(getent('group', k)));
       return groups.get(k) ?? null;
     },
+    groupList(user, gid) {
+      const ids = run('id', ['-G', user])?.trim().split(/\s+/).map(Number) ?? null;
+      if (ids === null || ids.some((n) => !Number.isInteger(n))) return null;
+      return ids.includes(gid) ? ids : [gid, ...ids];
+    },
   };
 }
 
 function getent(database: string, key: string): string | null {
+  return run('getent', [database, key]);
+}
+
+function run(program: string, args: string[]): string | null {
   try {
-    return execFileSync('getent', [database, key], {
+    return execFileSync(program, args, {
       encoding: 'utf8',
       stdio: ['ignore', 'pipe', 'ignore'],
     });

@@ -3,6 +3,7 @@ import { userInfo } from 'node:os';
 import { formatListenAddress, isSameBinding } from '../listen/address.js';
 import { createGetentLookup, type AccountLookup } from './accounts.js';
 import { assembleUnits, type ConfFile } from './assemble-units.js';
+import type { ProcessFeatureCheck } from './process-setup.js';
 import { parseServiceText } from './parse.js';
 import { byCodePoint, readConfigDir, type ConfigFileText } from './read-dir.js';
 import type { ResolveContext } from './resolve.js';
@@ -101,6 +102,7 @@ function inService(message: string, service: ServiceSpec, file: string): string 
 /** The resolution context of this process: real accounts, real files, the real environment. */
 export function systemResolveContext(
   accounts: AccountLookup = createGetentLookup(),
+  checkProcessFeatures?: ProcessFeatureCheck,
 ): ResolveContext {
   const uid = process.getuid?.() ?? 0;
   const gid = process.getgid?.() ?? 0;
@@ -112,7 +114,8 @@ export function systemResolveContext(
     user: entry?.name ?? info?.username ?? String(uid),
     home: entry?.home ?? info?.homedir ?? '/',
   };
-  return { accounts, isRoot: uid === 0, self, daemonEnv: process.env, checkExecutable };
+  const base = { accounts, isRoot: uid === 0, self, daemonEnv: process.env, checkExecutable };
+  return checkProcessFeatures === undefined ? base : { ...base, checkProcessFeatures };
 }
 
 function checkExecutable(path: string): 'ok' | 'missing' | 'not-executable' {

@@ -1,5 +1,6 @@
 import { parseListenAddress } from '../listen/address.js';
 import type { AccountLookup } from './accounts.js';
+import { resolveProcessSetup, type ProcessFeatureCheck } from './process-setup.js';
 import { resolvePolicy } from './resolve-policy.js';
 import type { ConfigProblem, Identity, ListenAddress, ServiceFile, ServiceSpec } from './types.js';
 
@@ -12,6 +13,8 @@ export interface ResolveContext {
   readonly daemonEnv: Readonly<Record<string, string | undefined>>;
   /** Classifies a program path: 'ok', 'missing' or 'not-executable'. */
   readonly checkExecutable: (path: string) => 'ok' | 'missing' | 'not-executable';
+  /** What the active spawner cannot do (absent: no spawner is being checked against). */
+  readonly checkProcessFeatures?: ProcessFeatureCheck;
 }
 
 export const defaultHandlerPath = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
@@ -27,8 +30,16 @@ export function resolveService(
   const note = (pointer: string, message: string): void =>
     void problems.push({ file, pointer, message });
   const listen = resolveListen(value.listen, note);
-  const program = resolveProgram(value.exec[0] ?? '', ctx, note);
+  const program = resolveProgram(value.exec[0] ?? '', value.chroot ?? null, ctx, note);
   const who = resolveCredentials(value, ctx, note);
+  const processSetup = resolveProcessSetup(
+    value,
+    {
+      ...ctx,
+      user: who.switchTo === null ? null : { name: who.identity.user, gid: who.switchTo.gid },
+    },
+    note,
+  );
   const socketOwner = resolveOwner(value.socket.user, value.socket.group, '/socket', ctx, note);
   const policy = resolvePolicy(file, value, listen);
   problems.push(...policy.problems);
@@ -44,6 +55,7 @@ export function resolveService(
     identity: who.identity,
     baseEnv: buildBaseEnv(value, who.identity, ctx.daemonEnv),
     cwd: value.cwd ?? '/',
+    process: processSetup,
     stderr: value.stderr,
     socket: {
       mode: parseInt(value.socket.mode, 8),
@@ -76,18 +88,30 @@ function resolveListen(listen: string | readonly string[], note: Note): ListenAd
   return out;
 }
 
-function resolveProgram(program: string, ctx: ResolveContext, note: Note): string {
+function resolveProgram(
+  program: string,
+  chroot: string | null,
+  ctx: ResolveContext,
+  note: Note,
+): string {
   if (program === '') {
     note('/exec/0', 'must name a program');
     return '';
   }
-  const candidates = program.includes('/')
-    ? [program]
-    : pathDirs(ctx).map((dir) => `${dir}/${program}`);
   if (program.includes('/') && !program.startsWith('/')) {
     note('/exec/0', `"${program}": must be an absolute path or a name looked up on PATH`);
     return '';
   }
+  if (chroot !== null) {
+    if (!program.startsWith('/'))
+      note('/exec/0', `"${program}": must be an absolute path inside the chroot`);
+    else if (ctx.checkExecutable(`${chroot}${program}`) !== 'ok')
+      note('/exec/0', `${chroot}${program}: no executable program inside the chroot`);
+    return program;
+  }
+  const candidates = program.includes('/')
+    ? [program]
+    : pathDirs(ctx).map((dir) => `${dir}/${program}`);
   let seenNotExecutable: string | null = null;
   for (const candidate of candidates) {
     const state = ctx.checkExecutable(candidate);

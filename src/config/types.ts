@@ -1,9 +1,10 @@
 import type { AccessRules, AccessSettings } from '../access/rules.js';
 import type { LimitsSettings, ResolvedLimits } from '../limits/settings.js';
 import type { StderrTarget } from '../spawn/types.js';
+import type { ProcessSetup, ProcessSetupFile } from './process-setup.js';
 
 /** A service file as it stands after schema validation with defaults applied. */
-export interface ServiceFile {
+export interface ServiceFile extends ProcessSetupFile {
   readonly $schema?: string;
   readonly description?: string;
   readonly disabled: boolean;
@@ -39,9 +40,15 @@ export const serviceFileKeys = [
   'exec',
   'user',
   'group',
+  'groups',
   'env',
   'passEnv',
   'cwd',
+  'umask',
+  'nice',
+  'rlimits',
+  'chroot',
+  'noNewPrivileges',
   'stderr',
   'socket',
   'limits',
@@ -85,6 +92,8 @@ export interface ServiceSpec {
   /** Fixed part of the handler environment: PATH, HOME, USER, LOGNAME, passEnv, env. */
   readonly baseEnv: Readonly<Record<string, string>>;
   readonly cwd: string;
+  /** Supplementary groups, rlimits, umask, nice, chroot, no_new_privs. */
+  readonly process: ProcessSetup;
   readonly stderr: StderrTarget;
   readonly socket: SocketSpec;
   /**

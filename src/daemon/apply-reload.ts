@@ -1,4 +1,5 @@
-import { loadConfig } from '../config/load.js';
+import { loadConfig, systemResolveContext } from '../config/load.js';
+import { featureCheckFor } from '../spawn/feature-check.js';
 import { formatProblem, type Config, type ListenAddress } from '../config/types.js';
 import { formatListenAddress } from '../listen/address.js';
 import type { BoundListener } from '../listen/listener.js';
@@ -39,7 +40,8 @@ interface Prepared {
  */
 export async function reloadDaemon(daemon: Daemon): Promise<ReloadOutcome> {
   const { outcome, retired } = await daemon.exclusive(async () => {
-    const loaded = loadConfig(daemon.config.dir);
+    const ctx = systemResolveContext(undefined, featureCheckFor(daemon.options.spawner));
+    const loaded = loadConfig(daemon.config.dir, ctx);
     if (!loaded.ok) return refuse(daemon, 'config', loaded.problems.map(formatProblem));
     const prepared = await prepare(daemon, loaded.config);
     if (!Array.isArray(prepared)) return commit(daemon, prepared);

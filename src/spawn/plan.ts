@@ -10,12 +10,7 @@ export function buildSpawnPlan(service: ServiceSpec, env: readonly string[]): Sp
     cwd: service.cwd,
     uid: service.switchTo?.uid ?? null,
     gid: service.switchTo?.gid ?? null,
-    groups: null,
-    umask: null,
-    nice: null,
-    rlimits: [],
-    chroot: null,
-    noNewPrivileges: false,
+    ...service.process,
     stderr: service.stderr,
   };
 }

@@ -1,45 +1,68 @@
 import { spawn, type StdioOptions } from 'node:child_process';
-import type {
-  HandlerOutcome,
-  ProcessFeature,
-  SpawnPlan,
-  Spawner,
-  SpawnedHandler,
-} from './types.js';
+import { accessSync, constants } from 'node:fs';
+import {
+  buildChainArgv,
+  needsChain,
+  unsupportedByChain,
+  type ChainTools,
+} from './portable-chain.js';
+import type { HandlerOutcome, SpawnPlan, Spawner, SpawnedHandler } from './types.js';
 
 /**
- * The spawner on Node's child_process: forks the whole Node process per handler (slow) and can
- * set only uid, gid, cwd and the environment. Always available.
+ * The spawner on Node's child_process: forks the whole Node process per handler (slow). It
+ * sets uid, gid, cwd and the environment itself, and chainloads util-linux setpriv (groups,
+ * no_new_privs), prlimit (rlimits), nice and /bin/sh (umask) for services that ask for them;
+ * chroot it cannot do. Always available.
  */
 export const portableSpawner: Spawner = {
   name: 'portable',
   unsupported(plan) {
-    const missing: ProcessFeature[] = [];
-    if (plan.groups !== null && plan.groups.length > 0) missing.push('groups');
-    if (plan.rlimits.length > 0) missing.push('rlimits');
-    if (plan.umask !== null) missing.push('umask');
-    if (plan.nice !== null) missing.push('nice');
-    if (plan.chroot !== null) missing.push('chroot');
-    if (plan.noNewPrivileges) missing.push('noNewPrivileges');
-    return missing;
+    return unsupportedByChain(plan, chainTools());
   },
   spawn(plan, socketFd) {
     return spawnPortable(plan, socketFd);
   },
 };
 
+let tools: ChainTools | undefined;
+
+function chainTools(): ChainTools {
+  tools ??= {
+    setpriv: findProgram('setpriv'),
+    prlimit: findProgram('prlimit'),
+    nice: findProgram('nice'),
+    sh: '/bin/sh',
+  };
+  return tools;
+}
+
+function findProgram(name: string): string | null {
+  for (const dir of ['/usr/bin', '/bin', '/usr/sbin', '/sbin']) {
+    try {
+      accessSync(`${dir}/${name}`, constants.X_OK);
+      return `${dir}/${name}`;
+    } catch {
+      // not in this directory
+    }
+  }
+  return null;
+}
+
 function spawnPortable(plan: SpawnPlan, socketFd: number): SpawnedHandler {
   const stderr = plan.stderr === 'log' ? 'pipe' : plan.stderr === 'socket' ? socketFd : 'ignore';
   const stdio: StdioOptions = [socketFd, socketFd, stderr];
+  const chain = needsChain(plan) ? buildChainArgv(plan, chainTools()) : null;
+  const [file, ...args] = chain?.argv ?? [plan.file, ...plan.argv.slice(1)];
+  const setsIds = plan.uid !== null && plan.gid !== null && chain?.switchesCredentials !== true;
   let child;
   try {
-    child = spawn(plan.file, plan.argv.slice(1), {
-      argv0: plan.argv[0] ?? plan.file,
+    child = spawn(file ?? plan.file, args, {
+      argv0: chain === null ? (plan.argv[0] ?? plan.file) : (file ?? plan.file),
       stdio,
       env: envObject(plan.env),
       cwd: plan.cwd ?? '/',
       detached: true,
-      ...(plan.uid !== null && plan.gid !== null ? { uid: plan.uid, gid: plan.gid } : {}),
+      ...(setsIds ? { uid: plan.uid ?? 0, gid: plan.gid ?? 0 } : {}),
     });
   } catch (error) {
     return { pid: null, stderr: null, outcome: Promise.resolve(failure(plan, error)) };

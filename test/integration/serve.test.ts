@@ -3,6 +3,7 @@ import { chmodSync, copyFileSync, existsSync, readFileSync, statSync, unlinkSync
 import { connect } from 'node:net';
 import { join } from 'node:path';
 import t from 'tap';
+import { loadNativeAddon } from '../../src/spawn/native-addon.js';
 import {
   DaemonUnderTest,
   childrenOf,
@@ -242,38 +243,55 @@ t.test('user and group drop', { skip: isRoot ? false : 'needs root to change use
   );
 });
 
-t.test('a thousand connections leave no fd and no zombie behind', async (t) => {
-  const conf = makeConfDir({
-    'quick.json': { listen: 'tcp:127.0.0.1:0', exec: ['true'], stderr: 'null' },
-  });
-  const daemon = await DaemonUnderTest.start(conf.confDir);
-  t.teardown(async () => {
-    await daemon.stop();
-    conf.cleanup();
-  });
-  const target = daemon.tcp('quick');
-  for (let i = 0; i < 20; i += 1) await exchange(target, null);
-  await daemon.waitForCount(isEvent('end'), 20);
-  const before = fdCount(daemon.pid);
-  let next = 0;
-  const worker = async (): Promise<void> => {
-    while (next < 1000) {
-      next += 1;
-      await exchange(target, null);
-    }
-  };
-  await Promise.all(Array.from({ length: 20 }, worker));
-  await daemon.waitForCount(isEvent('end'), 1020, 60000);
-  // the last exit record can come a moment before that handler's pidfd is closed: allow one
-  const after = fdCount(daemon.pid);
-  t.ok(after <= before + 1, `fd count back where it started (${before} before, ${after} after)`);
-  t.same(
-    childrenOf(daemon.pid).filter((c) => c.state === 'Z'),
-    [],
-    'no zombie',
+const hasNativeSpawner = loadNativeAddon() !== null;
+const floods = [
+  { spawner: 'portable', count: 1000 },
+  { spawner: 'native', count: 20000 },
+] as const;
+
+for (const { spawner, count } of floods) {
+  const skip = spawner === 'native' && !hasNativeSpawner ? 'the native addon is not built' : false;
+  t.test(
+    `${count} connections (${spawner} spawner) leave no fd and no zombie behind`,
+    { skip },
+    async (t) => {
+      const conf = makeConfDir({
+        'quick.json': { listen: 'tcp:127.0.0.1:0', exec: ['true'], stderr: 'null' },
+      });
+      const daemon = await DaemonUnderTest.start(conf.confDir, ['--spawner', spawner]);
+      t.teardown(async () => {
+        await daemon.stop();
+        conf.cleanup();
+      });
+      const target = daemon.tcp('quick');
+      for (let i = 0; i < 20; i += 1) await exchange(target, null);
+      await daemon.waitForCount(isEvent('end'), 20);
+      const before = fdCount(daemon.pid);
+      let next = 0;
+      const worker = async (): Promise<void> => {
+        while (next < count) {
+          next += 1;
+          await exchange(target, null);
+        }
+      };
+      await Promise.all(Array.from({ length: 20 }, worker));
+      await daemon.waitForCount(isEvent('end'), count + 20, 120000);
+      // the last exit record can come a moment before that handler's pidfd is closed: allow one
+      const after = fdCount(daemon.pid);
+      t.ok(
+        after <= before + 1,
+        `fd count back where it started (${before} before, ${after} after)`,
+      );
+      t.same(
+        childrenOf(daemon.pid).filter((c) => c.state === 'Z'),
+        [],
+        'no zombie',
+      );
+      t.equal(daemon.records.filter(isEvent('accept')).length, count + 20);
+      t.equal(daemon.records.filter(isEvent('spawn-failed')).length, 0);
+    },
   );
-  t.equal(daemon.records.filter(isEvent('accept')).length, 1020);
-});
+}
 
 t.test('a failed spawn is logged, the connection closed, the daemon goes on', async (t) => {
   const gone = join(makeConfDir({}).dir, 'gone');
