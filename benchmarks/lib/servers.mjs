@@ -68,7 +68,9 @@ export const serverTable = {
         ctx.handler,
       );
       const argv = [process.execPath, main, 'serve', '--config-dir', dir];
+      // warn: no per-connection records, as xinetd here logs nothing per connection either
       argv.push('--log-format', 'json', '--log-level', 'warn');
+      argv.push('--control', join(ctx.workDir, `control-${ctx.spawner ?? 'default'}.sock`));
       if (ctx.spawner !== null) argv.push('--spawner', ctx.spawner);
       return { argv, ready: 'line', config };
     },

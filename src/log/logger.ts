@@ -14,16 +14,20 @@ export function createLogger(options: { format: LogFormat; level: LogLevel }): E
       new winston.transports.Console({ stderrLevels: ['error', 'warn', 'info', 'debug'] }),
     ],
   });
-  return wrap(logger);
+  return wrap(logger, {});
 }
 
-function wrap(logger: winston.Logger): EventLog {
+/**
+ * Children only remember their bound fields (no winston child per connection), and a record
+ * below the level costs one comparison: both sit on the per-connection path.
+ */
+function wrap(logger: winston.Logger, bound: LogFields): EventLog {
   return {
     log(level: LogLevel, event, fields: LogFields = {}) {
-      logger.log(level, event, { ...fields });
+      if (logger.isLevelEnabled(level)) logger.log(level, event, { ...bound, ...fields });
     },
     child(fields) {
-      return wrap(logger.child({ ...fields }));
+      return wrap(logger, { ...bound, ...fields });
     },
   };
 }
