@@ -270,3 +270,47 @@ export function parseEnv(text: string): Record<string, string> {
   }
   return env;
 }
+
+/** A record filter: this event, of this service when one is named. */
+export const isEvent =
+  (event: string, service?: string) =>
+  (r: LogRecord): boolean =>
+    r.event === event && (service === undefined || r.service === service);
+
+/** Whether a process exists and is not a zombie waiting for its reaper. */
+export function isAlive(pid: number): boolean {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2)[0] !== 'Z';
+  } catch {
+    return false;
+  }
+}
+
+export interface CliResult {
+  readonly code: number | null;
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+/**
+ * Runs the built CLI to its end without blocking this process (a client loop may be running),
+ * optionally behind a wrapper such as setpriv.
+ */
+export async function runCli(
+  args: string[],
+  wrapper: string[] = [],
+  ms = 60000,
+): Promise<CliResult> {
+  const child = spawnClean([...wrapper, process.execPath, cli, ...args], cleanEnv());
+  let stdout = '';
+  let stderr = '';
+  child.stdout?.setEncoding('utf8').on('data', (c: string) => (stdout += c));
+  child.stderr?.setEncoding('utf8').on('data', (c: string) => (stderr += c));
+  const code = await withDeadline(
+    new Promise<number | null>((resolve) => child.once('close', (c) => resolve(c))),
+    ms,
+    `socketeer ${args.join(' ')}`,
+  );
+  return { code, stdout, stderr };
+}

@@ -6,31 +6,13 @@ import t from 'tap';
 import { loadNativeAddon } from '../../src/spawn/native-addon.js';
 import {
   DaemonUnderTest,
-  cleanEnv,
-  cli,
   exchange,
   isRoot,
   makeConfDir,
-  spawnClean,
   withDeadline,
+  runCli,
+  type CliResult,
 } from '../helpers/daemon.js';
-
-type CliResult = { code: number | null; stdout: string; stderr: string };
-
-/** Runs the built CLI (optionally behind a wrapper such as setpriv) without blocking. */
-async function runCli(args: string[], wrapper: string[] = []): Promise<CliResult> {
-  const child = spawnClean([...wrapper, process.execPath, cli, ...args], cleanEnv());
-  let stdout = '';
-  let stderr = '';
-  child.stdout?.setEncoding('utf8').on('data', (c: string) => (stdout += c));
-  child.stderr?.setEncoding('utf8').on('data', (c: string) => (stderr += c));
-  const code = await withDeadline(
-    new Promise<number | null>((resolve) => child.once('close', (c) => resolve(c))),
-    30000,
-    `socketeer ${args.join(' ')}`,
-  );
-  return { code, stdout, stderr };
-}
 
 /** Writes `data` on a fresh control connection; resolves with everything read until it closes. */
 function converse(path: string, data: Buffer | string): Promise<string> {

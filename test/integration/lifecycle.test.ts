@@ -1,40 +1,21 @@
-import { existsSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, rmSync } from 'node:fs';
 import { connect } from 'node:net';
 import { join } from 'node:path';
 import t from 'tap';
 import {
   DaemonUnderTest,
   childrenOf,
-  cleanEnv,
-  cli,
   exchange,
   makeConfDir,
-  spawnClean,
   withDeadline,
   writeServices,
-  type LogRecord,
+  isEvent,
+  isAlive,
+  runCli,
+  type CliResult,
 } from '../helpers/daemon.js';
 
 type Target = { host: string; port: number } | { path: string };
-type CliResult = { code: number | null; stdout: string; stderr: string };
-
-const isEvent = (event: string, service?: string) => (r: LogRecord) =>
-  r.event === event && (service === undefined || r.service === service);
-
-/** Runs the built CLI without blocking this process (a client loop may be running). */
-async function runCli(args: string[]): Promise<CliResult> {
-  const child = spawnClean([process.execPath, cli, ...args], cleanEnv());
-  let stdout = '';
-  let stderr = '';
-  child.stdout?.setEncoding('utf8').on('data', (c: string) => (stdout += c));
-  child.stderr?.setEncoding('utf8').on('data', (c: string) => (stderr += c));
-  const code = await withDeadline(
-    new Promise<number | null>((resolve) => child.once('close', (c) => resolve(c))),
-    60000,
-    `socketeer ${args.join(' ')}`,
-  );
-  return { code, stdout, stderr };
-}
 
 /** `ping` through an echo handler: null when it came back whole, else what went wrong. */
 async function echoOnce(target: Target): Promise<string | null> {
@@ -82,15 +63,6 @@ function openPidConnection(target: { host: string; port: number }) {
     10000,
     'the handler pid',
   );
-}
-
-function isAlive(pid: number): boolean {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2)[0] !== 'Z';
-  } catch {
-    return false;
-  }
 }
 
 const tcpOf = (address: string): { host: string; port: number } => {

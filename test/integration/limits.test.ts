@@ -19,20 +19,9 @@ import {
   withDeadline,
   writeServices,
   type LogRecord,
+  isEvent,
+  isAlive,
 } from '../helpers/daemon.js';
-
-const isEvent = (event: string, service?: string) => (r: LogRecord) =>
-  r.event === event && (service === undefined || r.service === service);
-
-/** Whether a process exists and is not a zombie waiting for its reaper. */
-function isAlive(pid: number): boolean {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2)[0] !== 'Z';
-  } catch {
-    return false;
-  }
-}
 
 /** Resolves once `condition` holds, checking every 20 ms; rejects after `ms`. */
 function waitUntil(condition: () => boolean, ms: number, what: string): Promise<void> {

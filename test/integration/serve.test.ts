@@ -1,5 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { chmodSync, copyFileSync, existsSync, readFileSync, statSync, unlinkSync } from 'node:fs';
+import { chmodSync, copyFileSync, existsSync, statSync, unlinkSync } from 'node:fs';
 import { connect } from 'node:net';
 import { join } from 'node:path';
 import t from 'tap';
@@ -15,23 +15,11 @@ import {
   makeConfDir,
   parseEnv,
   withDeadline,
-  type LogRecord,
+  isEvent,
+  isAlive,
 } from '../helpers/daemon.js';
 
 const sha256 = (b: Buffer): string => createHash('sha256').update(b).digest('hex');
-const isEvent = (event: string, service?: string) => (r: LogRecord) =>
-  r.event === event && (service === undefined || r.service === service);
-
-/** Whether a process exists and is not a zombie waiting for its reaper. */
-function isAlive(pid: number): boolean {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2)[0] !== 'Z';
-  } catch {
-    return false;
-  }
-}
-
 t.test('bytes flow between client and handler, never through the daemon', async (t) => {
   const conf = makeConfDir({
     'echo.json': { listen: 'tcp:127.0.0.1:0', exec: ['cat'] },
