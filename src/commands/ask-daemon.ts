@@ -48,6 +48,7 @@ export async function askDaemon(
     isRoot: process.getuid?.() === 0,
     env: process.env,
     override: args.control,
+    uid: process.getuid?.() ?? 0,
   });
   if (!path.ok) throw new FatalError(path.message, ExitCode.permanent);
   const request = { ...body, id: 1 } as ControlRequest;

@@ -144,6 +144,7 @@ function controlPathFrom(override: string | undefined): string {
     isRoot: process.getuid?.() === 0,
     env: process.env,
     override,
+    uid: process.getuid?.() ?? 0,
   });
   if (!resolved.ok) throw new FatalError(resolved.message, ExitCode.permanent);
   return resolved.path;

@@ -115,6 +115,24 @@ function refuse(socket: Socket, log: ControlLogger, error: ControlErrorBody): vo
   endGently(socket, formatReply({ id: null, ok: false, error }));
 }
 
+/**
+ * The directory must be ours or root's, and not writable by others unless sticky (as /tmp):
+ * otherwise another user could replace the socket (e.g. a /tmp/socketeer-UID made first).
+ */
+async function refuseForeignDirectory(dir: string): Promise<void> {
+  const stats = await lstat(dir);
+  const uid = process.getuid?.() ?? 0;
+  const isOurs = stats.uid === uid || stats.uid === 0;
+  const isOpen = (stats.mode & 0o002) !== 0 && (stats.mode & 0o1000) === 0;
+  if (!stats.isDirectory() || !isOurs || isOpen) {
+    const owner = `owned by uid ${stats.uid}, mode ${(stats.mode & 0o7777).toString(8).padStart(4, '0')}`;
+    throw new FatalError(
+      `unable to bind control socket in ${dir}: the directory is not safe (${owner}); pass --control PATH`,
+      ExitCode.temporary,
+    );
+  }
+}
+
 interface FileIdentity {
   readonly dev: number;
   readonly ino: number;
@@ -124,6 +142,7 @@ async function bindSafely(server: Server, options: ControlServerOptions): Promis
   const { path } = options;
   const dir = dirname(path);
   await mkdir(dir, { recursive: true, mode: options.dirMode ?? 0o700 });
+  await refuseForeignDirectory(dir);
   await refuseLiveSocket(path);
   const temporary = join(dir, `.${process.pid}.${randomBytes(3).toString('hex')}`);
   await listenWithUmask(server, temporary);

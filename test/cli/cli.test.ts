@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { existsSync, lstatSync, readFileSync } from 'node:fs';
+import { chownSync, existsSync, lstatSync, mkdirSync, readFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { join } from 'node:path';
 import t from 'tap';
@@ -8,6 +8,7 @@ import {
   cleanEnv,
   cli,
   exchange,
+  isRoot,
   makeConfDir,
   root,
   withDeadline,
@@ -185,3 +186,28 @@ t.test('a live Unix socket at the path is never taken over; a stale one is repla
   t.same(await daemon.stop(), { code: 0, signal: null });
   t.notOk(existsSync(stale), 'removed at shutdown');
 });
+
+t.test(
+  'a control socket directory another user owns is refused',
+  { skip: isRoot ? false : 'needs root to make a directory owned by nobody' },
+  async (t) => {
+    const conf = makeConfDir({ 'echo.json': { listen: 'tcp:127.0.0.1:0', exec: ['cat'] } });
+    t.teardown(conf.cleanup);
+    const foreign = join(conf.dir, 'theirs');
+    mkdirSync(foreign, { mode: 0o755 });
+    chownSync(foreign, 65534, 65534);
+    const result = run([
+      'serve',
+      '--config-dir',
+      conf.confDir,
+      '--control',
+      join(foreign, 'control.sock'),
+    ]);
+    t.equal(result.stdout, '');
+    t.equal(
+      result.stderr.split('\n').at(-2),
+      `socketeer: fatal: unable to bind control socket in ${foreign}: the directory is not safe (owned by uid 65534, mode 0755); pass --control PATH`,
+    );
+    t.equal(result.code, 111);
+  },
+);

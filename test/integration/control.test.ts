@@ -444,27 +444,34 @@ void t.test(
 );
 
 void t.test('where the control socket lives', (t) => {
-  t.same(resolveControlPath({ isRoot: true, env: { XDG_RUNTIME_DIR: '/run/user/1000' } }), {
+  t.same(resolveControlPath({ isRoot: true, env: { XDG_RUNTIME_DIR: '/run/user/1000' }, uid: 0 }), {
     ok: true,
     path: '/run/socketeer/control.sock',
   });
-  t.same(resolveControlPath({ isRoot: false, env: { XDG_RUNTIME_DIR: '/run/user/1000' } }), {
-    ok: true,
-    path: '/run/user/1000/socketeer/control.sock',
-  });
-  t.same(resolveControlPath({ isRoot: false, env: {}, override: 'x.sock' }), {
+  t.same(
+    resolveControlPath({ isRoot: false, env: { XDG_RUNTIME_DIR: '/run/user/1000' }, uid: 1000 }),
+    {
+      ok: true,
+      path: '/run/user/1000/socketeer/control.sock',
+    },
+  );
+  t.same(resolveControlPath({ isRoot: false, env: {}, override: 'x.sock', uid: 1000 }), {
     ok: true,
     path: 'x.sock',
   });
-  t.same(resolveControlPath({ isRoot: true, env: {}, override: '' }), {
+  t.same(resolveControlPath({ isRoot: true, env: {}, override: '', uid: 0 }), {
     ok: false,
     message: '--control: path must not be empty',
   });
-  t.same(resolveControlPath({ isRoot: false, env: { XDG_RUNTIME_DIR: '' } }), {
-    ok: false,
-    message: 'XDG_RUNTIME_DIR is not set; pass --control PATH',
+  t.same(resolveControlPath({ isRoot: false, env: { XDG_RUNTIME_DIR: '' }, uid: 1000 }), {
+    ok: true,
+    path: '/tmp/socketeer-1000/control.sock',
   });
-  t.same(resolveControlPath({ isRoot: false, env: { XDG_RUNTIME_DIR: 'run/user' } }), {
+  t.same(resolveControlPath({ isRoot: false, env: {}, uid: 1000 }), {
+    ok: true,
+    path: '/tmp/socketeer-1000/control.sock',
+  });
+  t.same(resolveControlPath({ isRoot: false, env: { XDG_RUNTIME_DIR: 'run/user' }, uid: 1000 }), {
     ok: false,
     message: 'XDG_RUNTIME_DIR is not an absolute path; pass --control PATH',
   });
