@@ -69,6 +69,8 @@ export class DaemonUnderTest {
     confDir: string,
     extra: string[] = [],
     env: NodeJS.ProcessEnv = cleanEnv(),
+    /** Runs the daemon through this command, e.g. `prlimit --nofile=64:64 --` (it must exec). */
+    wrapper: string[] = [],
   ): Promise<DaemonUnderTest> {
     // A control socket of its own (the default, /run/socketeer/control.sock as root, is shared)
     const control = extra.includes('--control')
@@ -76,6 +78,7 @@ export class DaemonUnderTest {
       : ['--control', join(dirname(confDir), 'control.sock')];
     const child = spawnClean(
       [
+        ...wrapper,
         process.execPath,
         cli,
         'serve',
