@@ -5,15 +5,18 @@
       "sources": [
         "native/addon.c",
         "native/accounts.c",
+        "native/arena.c",
+        "native/child.c",
         "native/exit-watch.c",
         "native/launch.c",
         "native/names.c",
+        "native/orphans.c",
         "native/spawn.c",
         "native/spawn-options.c"
       ],
       "defines": ["NAPI_VERSION=8", "_GNU_SOURCE"],
       "cflags_c": ["-std=gnu11", "-Wall", "-Wextra", "-Wno-unused-parameter", "-fvisibility=hidden"],
-      "ldflags": ["-Wl,-z,nodelete"]
+      "ldflags": ["-Wl,-z,nodelete", "-Wl,-z,now"]
     }
   ]
 }

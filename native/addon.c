@@ -6,13 +6,15 @@
  * or no_new_privs, and Node cannot read SO_PEERCRED. This addon does all of it.
  *
  * Exports (typed in src/spawn/native-addon.ts):
- *   spawn(options, onExit)      launch.c, spawn.c, spawn-options.c, exit-watch.c
+ *   spawn(options, onExit)      launch.c, child.c, arena.c, spawn.c, spawn-options.c,
+ *                               exit-watch.c
+ *   debugCounters()             spawn.c: { mode, liveArenas, cachedArenas }
  *   peerCredentials(fd)         accounts.c: { pid, uid, gid } of a Unix socket's peer
  *   groupList(userName, gid)    accounts.c: getgrouplist, primary gid included
  *   lookupUser(nameOrId)        accounts.c: { uid, gid, name, home, shell } | null
  *   lookupGroup(nameOrId)       accounts.c: { gid, name } | null
  *
- * The child, in order: signal dispositions to SIG_DFL, setsid, socket on fds 0 and 1 and the
+ * The child, in order: setsid, signal dispositions to SIG_DFL, socket on fds 0 and 1 and the
  * stderr target on 2 (pipe, socket or /dev/null), every other fd close-on-exec (close_range,
  * else a loop up to RLIMIT_NOFILE), O_NONBLOCK cleared on 0..2, chroot + chdir("/"), setrlimit,
  * setpriority, umask (limits and priority before the uid drop: raising them needs root),
@@ -22,6 +24,14 @@
  * A failed step is reported with its errno and syscall name; the parent reaps that child.
  * The program path and cwd are resolved inside the chroot.
  *
+ * The calling thread does not wait for the exec: clone(CLONE_VM | CLONE_PIDFD) without
+ * CLONE_VFORK, then only until the child has run its setsid (options.waitForSession, default
+ * true; see launch.c), while the child runs on its own arena (stack and plan, arena.c) with raw
+ * system calls only (child.c). A failed step therefore reaches JS through onExit's third
+ * argument, once the child is reaped. SOCKETEER_NATIVE_VFORK=1 in the environment when the addon
+ * loads restores CLONE_VFORK (the thread sleeps until the exec; failures come back from spawn()
+ * itself), for comparison.
+ *
  * Exits are watched through one pidfd per child (CLONE_PIDFD, polled by libuv, reaped with
  * waitid(P_PIDFD)): never waitpid(-1), so Node's own children keep their statuses. While a
  * child is unreaped its pid cannot be reused, so signalling it (or its process group, since it
@@ -29,16 +39,29 @@
  * alive, as a child_process child does.
  *
  * The addon is linked with -z nodelete: Node unloads an addon when the last worker using it
- * ends, and the thread that reaps a worker's orphaned children runs this code.
+ * ends, and the thread that reaps a worker's orphaned children runs this code. And with -z now:
+ * no lazy symbol binding may ever run in a child (it writes the thread's TLS).
  *
- * Requires Linux >= 5.4 (CLONE_PIDFD, P_PIDFD); close_range with CLOSE_RANGE_CLOEXEC is used
- * from 5.11. Built by `node-gyp rebuild` (binding.gyp at the package root) into
- * build/Release/socketeer_native.node; when it cannot be built, socketeer uses its portable
- * spawner. native/bench-spawn.mjs measures it against child_process.spawn.
+ * Requires Linux >= 5.4 (CLONE_PIDFD, P_PIDFD) on x86_64 or aarch64 (the child's raw system
+ * calls); close_range with CLOSE_RANGE_CLOEXEC is used from 5.11. Built by `node-gyp rebuild`
+ * (binding.gyp at the package root) into build/Release/socketeer_native.node; when it cannot be
+ * built, socketeer uses its portable spawner. native/bench-spawn.mjs measures it against
+ * child_process.spawn.
  */
 #include "socketeer.h"
 
 #include <stdlib.h>
+#include <string.h>
+
+/* SOCKETEER_NATIVE_VFORK=1, read once per process at the first load. */
+static int read_vfork_option(void) {
+  static int use_vfork = -1;
+  if (use_vfork < 0) {
+    const char *value = getenv("SOCKETEER_NATIVE_VFORK");
+    use_vfork = value != NULL && strcmp(value, "1") == 0;
+  }
+  return use_vfork;
+}
 
 static void on_env_teardown(napi_async_cleanup_hook_handle handle, void *data) {
   struct addon_state *state = data;
@@ -60,6 +83,8 @@ static napi_value init(napi_env env, napi_value exports) {
     return NULL;
   }
   state->env = env;
+  state->use_vfork = read_vfork_option();
+  state->devnull_fd = -1;
   if (napi_get_uv_event_loop(env, &state->loop) != napi_ok ||
       napi_add_async_cleanup_hook(env, on_env_teardown, state, &state->cleanup) != napi_ok) {
     free(state);
@@ -67,6 +92,7 @@ static napi_value init(napi_env env, napi_value exports) {
     return NULL;
   }
   if (export_function(env, exports, "spawn", js_spawn, state) != 0 ||
+      export_function(env, exports, "debugCounters", js_debug_counters, state) != 0 ||
       export_function(env, exports, "peerCredentials", js_peer_credentials, state) != 0 ||
       export_function(env, exports, "groupList", js_group_list, state) != 0 ||
       export_function(env, exports, "lookupUser", js_lookup_user, state) != 0 ||

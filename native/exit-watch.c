@@ -1,18 +1,17 @@
 /*
  * Exit notification per child: libuv polls the child's pidfd (readable once the child has
  * exited), then waitid(P_PIDFD, WNOHANG) reaps exactly that child, and the JS callback gets
- * (exitCode, signalName). Nothing here ever waits on "any child", so Node's own child_process
- * children keep their exit statuses; each pidfd is closed once its child is reaped.
+ * (exitCode, signalName, failure): failure is the step that failed in the child before its exec
+ * ({ errno, syscall, message, resource? }, as spawn() returns it), else null. Nothing here ever
+ * waits on "any child", so Node's own child_process children keep their exit statuses; each
+ * pidfd is closed once its child is reaped, and the child's arena freed if still pending.
  */
 #include "socketeer.h"
 
 #include <errno.h>
-#include <fcntl.h>
-#include <pthread.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -26,6 +25,7 @@ struct exit_watch {
   napi_ref callback;
   napi_async_context async_context;
   int pidfd;
+  struct arena *arena; /* pending: the child may not have exec'd yet; cleared once freed */
   struct exit_watch *prev, *next;
 };
 
@@ -56,10 +56,11 @@ static void close_watch(struct exit_watch *w) {
   uv_close((uv_handle_t *)&w->poll, on_watch_closed);
 }
 
-static void call_back(struct exit_watch *w, int error, const siginfo_t *info) {
+static void call_back(struct exit_watch *w, int error, const siginfo_t *info,
+                      const struct launch_result *failure) {
   napi_env env = w->state->env;
   napi_handle_scope scope;
-  napi_value callback, recv, args[2], result;
+  napi_value callback, recv, args[3], result;
   char buf[32];
 
   napi_open_handle_scope(env, &scope);
@@ -67,6 +68,10 @@ static void call_back(struct exit_watch *w, int error, const siginfo_t *info) {
   napi_get_global(env, &recv); /* napi_make_callback needs an object receiver */
   napi_get_null(env, &args[0]);
   napi_get_null(env, &args[1]);
+  napi_get_null(env, &args[2]);
+  if (failure->error != 0) {
+    args[2] = make_spawn_failure(env, failure->error, failure->step, failure->resource);
+  }
   if (error != 0) {
     /* Someone else reaped it (SIGCHLD set to SIG_IGN, or a stray waitpid(-1)): unknown end. */
   } else if (info->si_code == CLD_EXITED) {
@@ -76,7 +81,7 @@ static void call_back(struct exit_watch *w, int error, const siginfo_t *info) {
                             &args[1]);
   }
   if (callback != NULL &&
-      napi_make_callback(env, w->async_context, recv, callback, 2, args, &result) != napi_ok) {
+      napi_make_callback(env, w->async_context, recv, callback, 3, args, &result) != napi_ok) {
     bool pending = false;
     napi_value exception;
     napi_is_exception_pending(env, &pending);
@@ -87,8 +92,21 @@ static void call_back(struct exit_watch *w, int error, const siginfo_t *info) {
   napi_close_handle_scope(env, scope);
 }
 
+/* The child is gone: its failure report (if any) is final and its arena free to reuse. */
+static void take_arena(struct exit_watch *w, struct launch_result *failure) {
+  struct arena *arena = w->arena;
+  if (arena == NULL) return;
+  if (arena->report.step != STEP_NONE) {
+    failure->error = arena->report.error;
+    failure->step = child_step_names[arena->report.step];
+    failure->resource = report_resource(arena);
+  }
+  arena_release(w->state, arena);
+}
+
 static void on_pidfd_readable(uv_poll_t *handle, int status, int events) {
   struct exit_watch *w = handle->data;
+  struct launch_result failure = {.error = 0};
   siginfo_t info;
   int error = 0;
   (void)status, (void)events;
@@ -100,12 +118,17 @@ static void on_pidfd_readable(uv_poll_t *handle, int status, int events) {
   } else if (info.si_pid == 0) {
     return; /* not exited yet */
   }
-  call_back(w, error, &info);
+  take_arena(w, &failure);
+  arena_sweep(w->state);
+  call_back(w, error, &info, &failure);
   close_watch(w);
 }
 
-/* On failure (a negative libuv error) the pidfd is still the caller's. */
-int watch_exit(struct addon_state *state, int pidfd, napi_value callback) {
+/*
+ * On failure (a negative libuv error) the pidfd and the arena are still the caller's. A non-NULL
+ * arena is the one the child runs on: it becomes pending, freed by arena_sweep or at the reap.
+ */
+int watch_exit(struct addon_state *state, int pidfd, struct arena *arena, napi_value callback) {
   napi_env env = state->env;
   napi_value resource, name;
   struct exit_watch *w = calloc(1, sizeof *w);
@@ -131,52 +154,35 @@ int watch_exit(struct addon_state *state, int pidfd, napi_value callback) {
     close_watch(w);
     return rc;
   }
+  if (arena != NULL) {
+    w->arena = arena;
+    arena_set_pending(state, arena, &w->arena);
+  }
   return 0;
 }
 
-struct orphans {
-  size_t count;
-  int pidfds[];
-};
-
-static void *reap_orphans(void *arg) {
-  struct orphans *orphans = arg;
-  for (size_t i = 0; i < orphans->count; i++) {
-    int fd = orphans->pidfds[i], flags = fcntl(fd, F_GETFL);
-    if (flags >= 0) fcntl(fd, F_SETFL, flags & ~O_NONBLOCK); /* libuv made it non-blocking */
-    reap_child(fd);
-    close(fd);
-  }
-  free(orphans);
-  return NULL;
-}
-
-/* Children still running at teardown are reaped by a detached thread as they exit. */
+/*
+ * Children still running at teardown are reaped by a detached thread as they exit; their pending
+ * arenas go with them (a child that has not exec'd yet may still be running on its arena).
+ */
 static void hand_over_children(struct addon_state *state) {
   size_t count = 0;
   struct orphans *orphans;
-  pthread_t thread;
-  pthread_attr_t attr;
-  sigset_t all, old;
   for (struct exit_watch *w = state->watches; w != NULL; w = w->next) count++;
-  if (count == 0 || (orphans = malloc(sizeof *orphans + count * sizeof(int))) == NULL) return;
-  orphans->count = 0;
-  for (struct exit_watch *w = state->watches; w != NULL; w = w->next) {
-    uv_poll_stop(&w->poll);
-    orphans->pidfds[orphans->count++] = w->pidfd;
-    w->pidfd = -1;
+  orphans = count == 0 ? NULL : malloc(sizeof *orphans + count * sizeof(struct orphan));
+  if (orphans != NULL) {
+    orphans->count = 0;
+    for (struct exit_watch *w = state->watches; w != NULL; w = w->next) {
+      uv_poll_stop(&w->poll);
+      orphans->list[orphans->count++] = (struct orphan){.pidfd = w->pidfd, .arena = w->arena};
+      w->pidfd = -1;
+    }
+    if (reap_in_background(orphans) != 0) {
+      for (size_t i = 0; i < orphans->count; i++) close(orphans->list[i].pidfd);
+      free(orphans); /* the arenas stay mapped: their children may still run on them */
+    }
   }
-  pthread_attr_init(&attr);
-  pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-  pthread_attr_setstacksize(&attr, 64 * 1024);
-  sigfillset(&all);
-  pthread_sigmask(SIG_SETMASK, &all, &old); /* the reaper takes none of the daemon's signals */
-  if (pthread_create(&thread, &attr, reap_orphans, orphans) != 0) {
-    for (size_t i = 0; i < orphans->count; i++) close(orphans->pidfds[i]);
-    free(orphans);
-  }
-  pthread_sigmask(SIG_SETMASK, &old, NULL);
-  pthread_attr_destroy(&attr);
+  arena_abandon_pending(state);
 }
 
 /*
@@ -190,6 +196,7 @@ void stop_exit_watches(struct addon_state *state) {
   while (state->watches != NULL) close_watch(state->watches);
   if (state->closing > 0) return;
   napi_remove_async_cleanup_hook(state->cleanup);
-  if (state->stack_base != NULL) munmap(state->stack_base, state->stack_size);
+  arena_drop_cache(state);
+  if (state->devnull_fd >= 0) close(state->devnull_fd);
   free(state);
 }

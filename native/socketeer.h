@@ -14,7 +14,7 @@ enum stderr_mode { STDERR_PIPE, STDERR_SOCKET, STDERR_NULL };
 
 struct rlimit_setting {
   int resource;
-  const char *name;
+  const char *name; /* a static string: still valid once the arena is gone */
   struct rlimit limit;
 };
 
@@ -41,15 +41,68 @@ struct launch_plan {
   int no_new_privs;
   int socket_fd;
   enum stderr_mode stderr_mode;
+  int wait_for_session; /* parent only: return once the child leads its session (launch.c) */
 };
 
-struct launch_result {
-  pid_t pid;
-  int pidfd;
-  int stderr_fd;    /* read end of the stderr pipe, or -1 */
-  int error;        /* errno of the failed step, 0 on success */
-  const char *step; /* the failed step's syscall name */
-  int rlimit_index; /* the failed rlimit when step is "setrlimit", else -1 */
+/* spawn-options.c: the options' memory, taken from the arena, else calloc'd (kept in items). */
+struct pool {
+  char *next, *end;
+  void *items[8];
+  size_t count;
+};
+int read_spawn_options(napi_env env, napi_value options, struct pool *pool,
+                       struct launch_plan *plan);
+void pool_free(struct pool *pool);
+
+/* The steps of the child, in order; a failed one is reported with its errno. */
+enum child_step {
+  STEP_NONE,
+  STEP_SETSID,
+  STEP_DUP,
+  STEP_FCNTL,
+  STEP_CHROOT,
+  STEP_SETRLIMIT,
+  STEP_SETPRIORITY,
+  STEP_SETGROUPS,
+  STEP_SETRESGID,
+  STEP_SETRESUID,
+  STEP_CHDIR,
+  STEP_PRCTL,
+  STEP_EXECVE,
+};
+
+/* Written by a failing child just before it exits; read once it is gone. */
+struct child_report {
+  int step; /* enum child_step; STEP_NONE: no failure */
+  int error;
+  int rlimit_index; /* the failed rlimit when step is STEP_SETRLIMIT, else -1 */
+};
+
+/* arena->child_tid: set by the parent, then by the child, then zeroed by the kernel. */
+enum child_state {
+  CHILD_GONE = 0,       /* exec'd or exited: the child no longer uses the arena */
+  CHILD_STARTING = 1,   /* cloned, not yet in its own session */
+  CHILD_IN_SESSION = 2, /* setsid done: its pid is its process group id */
+};
+
+/*
+ * One spawn's memory, shared with its child until the child has exec'd or exited: a guard page,
+ * the child's stack, then this header (the stack grows down from it) and the plan's bytes.
+ * The parent touches nothing the child reads until the kernel has zeroed child_tid
+ * (CLONE_CHILD_CLEARTID: at exec and at exit) or the child has been reaped.
+ */
+struct arena {
+  struct arena *next, *prev; /* the free list, or the pending list */
+  struct arena **owner;      /* pending: the watch's pointer, cleared when the arena is freed */
+  void *base;
+  size_t size;
+  int pending;
+  int child_tid;               /* enum child_state: a futex, CLONE_CHILD_CLEARTID's word */
+  struct child_report report;  /* the child's only writes outside its stack */
+  int err_fd;                  /* becomes the child's fd 2 */
+  struct launch_plan plan;
+  struct pool pool;
+  _Alignas(16) char data[];    /* up to the end of the mapping: the pool's bytes */
 };
 
 struct exit_watch;
@@ -62,17 +115,51 @@ struct addon_state {
   size_t closing;             /* uv handles whose close callback is pending */
   int tearing_down;
   napi_async_cleanup_hook_handle cleanup;
-  void *stack_base; /* the child's clone stack, reused: CLONE_VFORK serialises its users */
-  size_t stack_size;
+  int use_vfork;          /* SOCKETEER_NATIVE_VFORK=1: the caller sleeps until the exec */
+  int devnull_fd;         /* opened once, for stderr 'null'; -1 until then */
+  struct arena *free_arenas, *pending_arenas;
+  size_t live_arenas;   /* acquired and not yet released */
+  size_t cached_arenas; /* on the free list */
 };
 
+/* arena.c */
+struct arena *arena_acquire(struct addon_state *state);
+void arena_release(struct addon_state *state, struct arena *arena);
+void arena_set_pending(struct addon_state *state, struct arena *arena, struct arena **owner);
+void arena_sweep(struct addon_state *state);
+void arena_abandon_pending(struct addon_state *state);
+void arena_drop_cache(struct addon_state *state);
+const char *report_resource(const struct arena *arena);
+
+/* child.c */
+int child_main(void *arena);
+extern const char *const child_step_names[];
+
 /* launch.c */
-int launch_handler(struct addon_state *state, const struct launch_plan *plan,
-                   struct launch_result *result);
+struct launch_result {
+  pid_t pid;
+  int pidfd;
+  int stderr_fd;        /* read end of the stderr pipe, or -1 */
+  int error;            /* errno of the failed step, 0 on success */
+  const char *step;     /* the failed step's syscall name */
+  const char *resource; /* the failed rlimit when step is "setrlimit", else NULL */
+};
+int launch_handler(struct addon_state *state, struct arena *arena, struct launch_result *result);
 void reap_child(int pidfd);
 
+/* orphans.c: takes the list (malloc'd) on success */
+struct orphan {
+  int pidfd;
+  struct arena *arena; /* pending: unmapped once its child is reaped */
+};
+struct orphans {
+  size_t count;
+  struct orphan list[];
+};
+int reap_in_background(struct orphans *orphans);
+
 /* exit-watch.c */
-int watch_exit(struct addon_state *state, int pidfd, napi_value callback);
+int watch_exit(struct addon_state *state, int pidfd, struct arena *arena, napi_value callback);
 void stop_exit_watches(struct addon_state *state);
 
 /* accounts.c */
@@ -81,17 +168,10 @@ napi_value js_group_list(napi_env env, napi_callback_info info);
 napi_value js_lookup_user(napi_env env, napi_callback_info info);
 napi_value js_lookup_group(napi_env env, napi_callback_info info);
 
-/* spawn-options.c: the options' memory, freed after the launch */
-struct pool {
-  void *items[8];
-  size_t count;
-};
-int read_spawn_options(napi_env env, napi_value options, struct pool *pool,
-                       struct launch_plan *plan);
-void pool_free(struct pool *pool);
-
 /* spawn.c */
 napi_value js_spawn(napi_env env, napi_callback_info info);
+napi_value js_debug_counters(napi_env env, napi_callback_info info);
+napi_value make_spawn_failure(napi_env env, int error, const char *step, const char *resource);
 
 /* names.c */
 const char *errno_name(int err);

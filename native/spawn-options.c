@@ -1,6 +1,7 @@
 /*
  * The options object of spawn() into a launch_plan: every allocation and check happens here,
- * before the clone. Malformed options throw a TypeError (a bug in the caller).
+ * before the clone. Malformed options throw a TypeError (a bug in the caller). The memory comes
+ * from the spawn's arena (calloc beyond it), which the child reads until it has exec'd.
  */
 #include "socketeer.h"
 
@@ -8,8 +9,15 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* Not zeroed when taken from the arena: every caller fills what it asks for. */
 static void *pool_alloc(struct pool *pool, size_t size) {
+  size_t rounded = (size + 15) & ~(size_t)15;
   void *mem;
+  if ((size_t)(pool->end - pool->next) >= rounded) {
+    mem = pool->next;
+    pool->next += rounded;
+    return mem;
+  }
   if (pool->count == sizeof pool->items / sizeof pool->items[0]) return NULL;
   if ((mem = calloc(1, size)) != NULL) pool->items[pool->count++] = mem;
   return mem;
@@ -102,6 +110,17 @@ static int read_optional_int(napi_env env, napi_value obj, const char *key, doub
     return invalid(env, key, "an integer in range, or null");
   }
   *has = 1;
+  return 0;
+}
+
+static int read_optional_bool(napi_env env, napi_value obj, const char *key, int fallback,
+                              int *out) {
+  napi_value value = get_prop(env, obj, key);
+  bool flag = fallback;
+  if (value != NULL && napi_get_value_bool(env, value, &flag) != napi_ok) {
+    return invalid(env, key, "a boolean");
+  }
+  *out = flag;
   return 0;
 }
 
@@ -213,8 +232,6 @@ static int read_ids(napi_env env, napi_value obj, struct launch_plan *p) {
 int read_spawn_options(napi_env env, napi_value obj, struct pool *pool, struct launch_plan *p) {
   int has_fd;
   double fd;
-  bool nnp = false;
-  napi_value value;
   memset(p, 0, sizeof *p);
   if (read_optional_string(env, obj, "file", pool, &p->file) != 0) return -1;
   if (p->file == NULL) return invalid(env, "file", "a string");
@@ -229,10 +246,6 @@ int read_spawn_options(napi_env env, napi_value obj, struct pool *pool, struct l
   }
   if (!has_fd) return invalid(env, "stdinFd", "a file descriptor");
   p->socket_fd = (int)fd;
-  value = get_prop(env, obj, "noNewPrivileges");
-  if (value != NULL && napi_get_value_bool(env, value, &nnp) != napi_ok) {
-    return invalid(env, "noNewPrivileges", "a boolean");
-  }
-  p->no_new_privs = nnp;
-  return 0;
+  if (read_optional_bool(env, obj, "noNewPrivileges", 0, &p->no_new_privs) != 0) return -1;
+  return read_optional_bool(env, obj, "waitForSession", 1, &p->wait_for_session);
 }

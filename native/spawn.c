@@ -1,10 +1,14 @@
 /*
  * spawn(options, onExit): launch one handler and watch its exit. Returns
- * { pid, pidfd, stderrFd } or, for a system failure, { errno, syscall, message, resource? }.
- * onExit(exitCode, signalName) is called once, after the child is reaped.
+ * { pid, pidfd, stderrFd } or, for a failure before the child could run (or any failure in
+ * vfork mode), { errno, syscall, message, resource? }.
+ * onExit(exitCode, signalName, failure) is called once, after the child is reaped; failure is
+ * null, or the child's failed step in the same shape (the child then exited with 127).
+ * debugCounters(): { mode, liveArenas, cachedArenas } for tests and the bench.
  */
 #include "socketeer.h"
 
+#include <errno.h>
 #include <signal.h>
 #include <unistd.h>
 
@@ -20,18 +24,15 @@ static void set_string(napi_env env, napi_value obj, const char *key, const char
   napi_set_named_property(env, obj, key, v);
 }
 
-static napi_value make_failure(napi_env env, const struct launch_plan *plan,
-                               const struct launch_result *r) {
+napi_value make_spawn_failure(napi_env env, int error, const char *step, const char *resource) {
   napi_value result;
   char text[128];
-  describe_errno(r->error, text, sizeof text);
+  describe_errno(error, text, sizeof text);
   napi_create_object(env, &result);
-  set_string(env, result, "errno", errno_name(r->error));
-  set_string(env, result, "syscall", r->step);
+  set_string(env, result, "errno", errno_name(error));
+  set_string(env, result, "syscall", step);
   set_string(env, result, "message", text);
-  if (r->rlimit_index >= 0 && (size_t)r->rlimit_index < plan->nrlimits) {
-    set_string(env, result, "resource", plan->rlimits[r->rlimit_index].name);
-  }
+  if (resource != NULL) set_string(env, result, "resource", resource);
   return result;
 }
 
@@ -52,6 +53,20 @@ static void abandon_child(struct launch_result *r, int uv_error) {
   if (r->stderr_fd >= 0) close(r->stderr_fd);
   r->error = -uv_error;
   r->step = "uv_poll_start";
+  r->resource = NULL;
+}
+
+/* Launches on the arena; true when the arena now belongs to the exit watch (pending). */
+static int launch_and_watch(struct addon_state *state, struct arena *arena, napi_value on_exit,
+                            struct launch_result *r) {
+  int rc;
+  if (launch_handler(state, arena, r) != 0) return 0;
+  /* In vfork mode the child is done with the arena already. */
+  if ((rc = watch_exit(state, r->pidfd, state->use_vfork ? NULL : arena, on_exit)) != 0) {
+    abandon_child(r, rc);
+    return 0;
+  }
+  return !state->use_vfork;
 }
 
 napi_value js_spawn(napi_env env, napi_callback_info info) {
@@ -59,10 +74,8 @@ napi_value js_spawn(napi_env env, napi_callback_info info) {
   napi_value args[2], result;
   napi_valuetype type[2] = {napi_undefined, napi_undefined};
   struct addon_state *state;
-  struct launch_plan plan;
   struct launch_result r;
-  struct pool pool = {.count = 0};
-  int rc;
+  struct arena *arena;
 
   napi_get_cb_info(env, info, &argc, args, NULL, (void **)&state);
   if (argc >= 2) napi_typeof(env, args[0], &type[0]), napi_typeof(env, args[1], &type[1]);
@@ -70,14 +83,25 @@ napi_value js_spawn(napi_env env, napi_callback_info info) {
     napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", "spawn: expected (options, onExit)");
     return NULL;
   }
-  if (read_spawn_options(env, args[0], &pool, &plan) != 0) {
-    pool_free(&pool);
+  if ((arena = arena_acquire(state)) == NULL) return make_spawn_failure(env, errno, "mmap", NULL);
+  if (read_spawn_options(env, args[0], &arena->pool, &arena->plan) != 0) {
+    arena_release(state, arena);
     return NULL;
   }
-  if (launch_handler(state, &plan, &r) == 0 && (rc = watch_exit(state, r.pidfd, args[1])) != 0) {
-    abandon_child(&r, rc);
-  }
-  result = r.error == 0 ? make_success(env, &r) : make_failure(env, &plan, &r);
-  pool_free(&pool);
+  if (launch_and_watch(state, arena, args[1], &r)) return make_success(env, &r);
+  result = r.error == 0 ? make_success(env, &r) : make_spawn_failure(env, r.error, r.step,
+                                                                     r.resource);
+  arena_release(state, arena);
+  return result;
+}
+
+napi_value js_debug_counters(napi_env env, napi_callback_info info) {
+  struct addon_state *state;
+  napi_value result;
+  napi_get_cb_info(env, info, NULL, NULL, NULL, (void **)&state);
+  napi_create_object(env, &result);
+  set_string(env, result, "mode", state->use_vfork ? "vfork" : "clone");
+  set_int(env, result, "liveArenas", (int)state->live_arenas);
+  set_int(env, result, "cachedArenas", (int)state->cached_arenas);
   return result;
 }

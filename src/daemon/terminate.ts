@@ -40,6 +40,15 @@ export function signalGroup(pid: number, signal: NodeJS.Signals): boolean {
     process.kill(-pid, signal);
     return true;
   } catch {
-    return false;
+    // A handler started a moment ago may not lead its session yet (the native spawner returns
+    // before the child's setsid): signal the process itself. Its signals are blocked until just
+    // before its exec, so the signal stays pending and ends it there. Callers pass only pids of
+    // handlers not yet reaped, so the pid is still theirs.
+    try {
+      process.kill(pid, signal);
+      return true;
+    } catch {
+      return false;
+    }
   }
 }

@@ -29,6 +29,12 @@ export interface NativeSpawnOptions {
   /** The connected socket: the handler's fd 0 and 1. */
   readonly stdinFd: number;
   readonly stderr: 'pipe' | 'socket' | 'null';
+  /**
+   * Default true: spawn() returns once the child leads its own session, so that kill(-pid)
+   * reaches it. false: at once after clone; until the child has run its setsid (up to ~1 ms
+   * under load) kill(-pid) fails with ESRCH and kill(pid) reaches it. Ignored in vfork mode.
+   */
+  readonly waitForSession?: boolean;
 }
 
 export interface NativeSpawned {
@@ -39,7 +45,10 @@ export interface NativeSpawned {
   readonly stderrFd: number;
 }
 
-/** A failed step of the spawn; the child, if any, is already reaped. */
+/**
+ * A failed step of the spawn. Returned by spawn() when no child could run (or for any step in
+ * vfork mode), the child if any already reaped; else passed to onExit once the child is reaped.
+ */
 export interface NativeSpawnError {
   /** errno name, e.g. ENOENT. */
   readonly errno: string;
@@ -51,8 +60,26 @@ export interface NativeSpawnError {
   readonly resource?: RlimitName;
 }
 
-/** Called once, after the child is reaped; both null only if someone else reaped it. */
-export type NativeExitCallback = (exitCode: number | null, signal: string | null) => void;
+/**
+ * Called once, after the child is reaped; exitCode and signal are both null only if someone else
+ * reaped it. `failure` is the step that failed in the child before its exec (it then exited with
+ * 127), else null.
+ */
+export type NativeExitCallback = (
+  exitCode: number | null,
+  signal: string | null,
+  failure: NativeSpawnError | null,
+) => void;
+
+/** For tests and benchmarks: how the addon spawns and the spawn arenas it holds. */
+export interface NativeDebugCounters {
+  /** 'clone': spawn() returns before the exec; 'vfork': SOCKETEER_NATIVE_VFORK=1 at load. */
+  readonly mode: 'clone' | 'vfork';
+  /** Arenas (a child's stack and plan) in use: children not yet known to have exec'd. */
+  readonly liveArenas: number;
+  /** Freed arenas kept for reuse. */
+  readonly cachedArenas: number;
+}
 
 export interface PeerCredentials {
   readonly pid: number;
@@ -75,8 +102,12 @@ export interface GroupEntry {
 
 /** The functions of build/Release/socketeer_native.node (native/addon.c). */
 export interface NativeAddon {
-  /** Throws a TypeError only for malformed options; system failures are returned. */
+  /**
+   * Returns once the child exists (before its exec, except in vfork mode). Throws a TypeError
+   * only for malformed options; system failures are returned or passed to onExit.
+   */
   spawn(options: NativeSpawnOptions, onExit: NativeExitCallback): NativeSpawned | NativeSpawnError;
+  debugCounters(): NativeDebugCounters;
   /** SO_PEERCRED of an accepted Unix socket; throws a system error (code, syscall) on failure. */
   peerCredentials(fd: number): PeerCredentials;
   /** getgrouplist: the user's groups, `gid` included. */
@@ -91,7 +122,14 @@ export type NativeAddonProbe =
   | { readonly addon: null; readonly reason: string };
 
 const addonFile = path.join('build', 'Release', 'socketeer_native.node');
-const functionNames = ['spawn', 'peerCredentials', 'groupList', 'lookupUser', 'lookupGroup'];
+const functionNames = [
+  'spawn',
+  'debugCounters',
+  'peerCredentials',
+  'groupList',
+  'lookupUser',
+  'lookupGroup',
+];
 
 let cached: NativeAddonProbe | undefined;
 

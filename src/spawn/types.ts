@@ -25,7 +25,8 @@ export interface ResourceLimit {
 
 /**
  * Everything needed to start one handler, computed before the fork (pure). The handler always
- * starts in a new session (setsid), so its pid is also its process group id.
+ * starts in a new session (setsid), so its pid is also its process group id (with the native
+ * spawner, a moment after spawn returns: see signalGroup).
  */
 export interface SpawnPlan {
   /** Absolute path of the program. */

@@ -5,15 +5,19 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
 import { Worker } from 'node:worker_threads';
 import t, { type Test } from 'tap';
+import { signalGroup } from '../../src/daemon/terminate.js';
 
 import {
+  isNativeSpawnError,
   loadNativeAddon,
   probeNativeAddon,
   type NativeAddon,
+  type NativeExitCallback,
 } from '../../src/spawn/native-addon.js';
-import { createNativeSpawner } from '../../src/spawn/native-spawner.js';
+import { buildNativeOptions, createNativeSpawner } from '../../src/spawn/native-spawner.js';
 import type { HandlerOutcome, SpawnedHandler, SpawnPlan } from '../../src/spawn/types.js';
 
 const addon = loadNativeAddon();
@@ -214,49 +218,97 @@ function defineTests(addon: NativeAddon): void {
     client.destroy();
   });
 
+  void t.test('signalGroup right after spawn reaches every handler', async (t) => {
+    // spawn returns before the child's setsid; the daemon's signalGroup falls back to kill(pid)
+    const { client, accepted } = await connect();
+    const sleeper = { ...basePlan, file: '/bin/sleep', argv: ['sleep', '100'] };
+    const handlers = Array.from({ length: 100 }, () => spawner.spawn(sleeper, socketFd(accepted)));
+    const reached = handlers.filter((h) => signalGroup(h.pid!, 'SIGKILL')).length;
+    accepted.destroy();
+    t.equal(reached, 100, 'every handler was signalled');
+    const outcomes = await within(Promise.all(handlers.map((h) => h.outcome)), 10_000, 'outcomes');
+    t.same(outcomes, Array(100).fill(exited(null, 'SIGKILL')));
+    client.destroy();
+  });
+
+  void t.test('waitForSession false: a signal sent before the exec is not lost', async (t) => {
+    const devNull = fs.openSync('/dev/null', 'r+');
+    t.teardown(() => fs.closeSync(devNull));
+    const options = {
+      ...buildNativeOptions({ ...basePlan, file: '/bin/sleep', argv: ['sleep', '100'] }, devNull),
+      waitForSession: false,
+    };
+    const ends = Array.from({ length: 50 }, () => {
+      let onExit: NativeExitCallback = () => {};
+      const end = new Promise<unknown[]>((resolve) => (onExit = (...args) => resolve(args)));
+      const result = addon.spawn(options, onExit);
+      if (isNativeSpawnError(result)) throw new Error(result.message);
+      process.kill(result.pid, 'SIGTERM'); // its group may not exist yet: the fallback killers use
+      return end;
+    });
+    const outcomes = await within(Promise.all(ends), 10_000, 'outcomes');
+    t.same(outcomes, Array(50).fill([null, 'SIGTERM', null]));
+    t.equal(addon.debugCounters().liveArenas, 0);
+  });
+
   void t.test('exec and setup failures come back as spawn-failed, reaped', async (t) => {
     const notExecutable = path.join(tmp, 'not-executable');
     const garbage = path.join(tmp, 'garbage');
     fs.writeFileSync(notExecutable, '#!/bin/sh\n', { mode: 0o644 });
     fs.writeFileSync(garbage, Buffer.from([1, 2, 3, 4, 5, 6, 7, 8]), { mode: 0o755 });
     const fdsBefore = await listFds();
-    const cases: [SpawnPlan, string, string][] = [
+    // 'child': the step fails in the child, which has a pid in clone mode (the default: spawn
+    // returns before the exec) and none in vfork mode; 'options': refused before any clone.
+    const cases: [SpawnPlan, string, string, 'child' | 'options'][] = [
       [
         { ...basePlan, file: '/nonexistent' },
         'ENOENT',
         'execve /nonexistent: no such file or directory',
+        'child',
       ],
       [
         { ...basePlan, file: notExecutable },
         'EACCES',
         `execve ${notExecutable}: permission denied`,
+        'child',
       ],
-      [{ ...basePlan, file: garbage }, 'ENOEXEC', `execve ${garbage}: exec format error`],
+      [{ ...basePlan, file: garbage }, 'ENOEXEC', `execve ${garbage}: exec format error`, 'child'],
       [
         { ...basePlan, cwd: '/nonexistent' },
         'ENOENT',
         'chdir /nonexistent: no such file or directory',
+        'child',
       ],
       [
         { ...basePlan, rlimits: [{ resource: 'nofile', soft: 10, hard: 5 }] },
         'EINVAL',
         'setrlimit nofile: invalid argument',
+        'child',
       ],
     ];
     cases.push([
       { ...basePlan, argv: ['cat', 'a\0b'] },
       'EINVAL',
       'spawn /bin/cat: options.argv must be NUL-free',
+      'options',
     ]);
-    for (const [plan, code, message] of cases) {
+    const hasPid = addon.debugCounters().mode === 'clone';
+    for (const [plan, code, message, where] of cases) {
       const { handler, output, outcome } = await run({ ...plan, stderr: 'log' });
       t.same(outcome, { kind: 'spawn-failed', error: { code, message } }, code);
-      t.equal(handler.pid, null);
-      t.equal(handler.stderr, null);
+      if (where === 'child' && hasPid) {
+        t.type(handler.pid, 'number', 'the child existed');
+        t.ok(handler.stderr, 'its stderr pipe, at EOF now');
+        handler.stderr?.destroy();
+      } else {
+        t.equal(handler.pid, null);
+        t.equal(handler.stderr, null);
+      }
       t.equal(output, '', 'client sees EOF');
       t.same(zombieChildren(), [], 'no zombie');
     }
     t.same(await listFds(), fdsBefore, 'no fd left open');
+    t.equal(addon.debugCounters().liveArenas, 0, 'no arena left');
   });
 
   void t.test('stderr: log (pipe), socket, null', async (t) => {
@@ -297,32 +349,77 @@ function defineTests(addon: NativeAddon): void {
     },
   );
 
-  void t.test('2000 spawns leave no zombie and no fd', async (t) => {
+  void t.test('2000 spawns, failures mixed in, leave no zombie, no fd, no arena', async (t) => {
     const { client, accepted } = await connect();
     const fd = socketFd(accepted);
     const fdsBefore = await listFds();
     const modes = ['null', 'log', 'socket'] as const;
+    const noFile = {
+      kind: 'spawn-failed',
+      error: { code: 'ENOENT', message: 'execve /nonexistent: no such file or directory' },
+    };
+    const noCwd = {
+      kind: 'spawn-failed',
+      error: { code: 'ENOENT', message: 'chdir /nonexistent: no such file or directory' },
+    };
+    // In each batch of 20: 4 exec failures (i % 5 == 3), 2 chdir failures (i % 10 == 9).
+    const planOf = (i: number): SpawnPlan => ({
+      ...basePlan,
+      file: i % 5 === 3 ? '/nonexistent' : '/bin/true',
+      argv: ['true'],
+      cwd: i % 10 === 9 ? '/nonexistent' : null,
+      stderr: modes[i % 3]!,
+    });
+    const expected = Array.from({ length: 20 }, (_, i) =>
+      i % 5 === 3 ? noFile : i % 10 === 9 ? noCwd : exited(0),
+    );
     for (let batch = 0; batch < 100; batch++) {
-      const handlers = Array.from({ length: 20 }, (_, i) =>
-        spawner.spawn(
-          { ...basePlan, file: '/bin/true', argv: ['true'], stderr: modes[i % 3]! },
-          fd,
-        ),
-      );
+      const handlers = Array.from({ length: 20 }, (_, i) => spawner.spawn(planOf(i), fd));
       const ends = handlers.map(async (h) => {
         if (h.stderr !== null) await Promise.all([once(h.stderr, 'close'), readAll(h.stderr)]);
         return h.outcome;
       });
       const outcomes = await within(Promise.all(ends), 10_000, 'batch outcomes');
-      if (!outcomes.every((o) => o.kind === 'exit' && o.exitCode === 0)) {
-        t.fail(`batch ${batch}: ${JSON.stringify(outcomes)}`);
+      if (JSON.stringify(outcomes) !== JSON.stringify(expected)) {
+        t.same(outcomes, expected, `batch ${batch}`);
         break;
       }
     }
     t.same(zombieChildren(), []);
     t.same(await listFds(), fdsBefore);
+    const { liveArenas, cachedArenas } = addon.debugCounters();
+    t.equal(liveArenas, 0, 'every arena freed');
+    t.ok(cachedArenas <= 64, `at most 64 kept for reuse (${cachedArenas})`);
     accepted.destroy();
     client.destroy();
+  });
+
+  void t.test('SOCKETEER_NATIVE_VFORK=1: spawn returns after the exec', async (t) => {
+    const built = fileURLToPath(
+      new URL('../../build/Release/socketeer_native.node', import.meta.url),
+    );
+    const code = `
+      const addon = require(${JSON.stringify(built)});
+      const fd = require('node:fs').openSync('/dev/null', 'r+');
+      const options = { file: '/bin/true', argv: ['true'], envp: [], stdinFd: fd, stderr: 'null' };
+      const failed = addon.spawn({ ...options, file: '/nonexistent' }, () => {});
+      const ok = addon.spawn(options, (code, signal, failure) => {
+        console.log(JSON.stringify({ ...addon.debugCounters(), failed, exit: [code, signal, failure], pid: typeof ok.pid }));
+      });`;
+    const env = { ...process.env, SOCKETEER_NATIVE_VFORK: '1' };
+    const { stdout } = await within(
+      promisify(execFile)(process.execPath, ['-e', code], { env }),
+      10_000,
+      'vfork-mode child',
+    );
+    t.same(JSON.parse(stdout), {
+      mode: 'vfork',
+      liveArenas: 0,
+      cachedArenas: 1,
+      failed: { errno: 'ENOENT', syscall: 'execve', message: 'no such file or directory' },
+      exit: [0, null, null],
+      pid: 'number',
+    });
   });
 
   void t.test('children still running when a worker ends are reaped all the same', async (t) => {
