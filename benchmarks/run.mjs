@@ -1,7 +1,9 @@
 // `npm run bench`: socketeer next to xinetd, tcpserver, systemd-socket-activate and a minimal Node
-// spawn server, one at a time, same C handler, 127.0.0.1 only; plus the loadgen's own ceiling
-// against a server that does not spawn. Progress goes to stderr; the Markdown table to stdout and
-// benchmarks/out/results.md, the raw numbers to benchmarks/out/results.json.
+// spawn server, one at a time, same C handler, 127.0.0.x only; plus the loadgen's own ceiling
+// against a server that does not spawn. Two scenarios: `spawn` (every connection served) and
+// `refuse90` (9 of 10 client addresses refused, by access or by rate). Progress goes to stderr;
+// the Markdown tables to stdout and benchmarks/out/results.md, the raw numbers to
+// benchmarks/out/results.json.
 // Options: `node benchmarks/run.mjs --help`.
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
@@ -13,6 +15,12 @@ import { describeMachine, readClockTicks } from './lib/proc-stats.mjs';
 import { findLeftovers, isStopping, killEverything } from './lib/processes.mjs';
 import { renderMarkdown } from './lib/report.mjs';
 import { serverTable } from './lib/servers.mjs';
+import {
+  calibrateRate,
+  expandRefusalRuns,
+  labelRefusalRun,
+  refusalSources,
+} from './lib/refusal.mjs';
 import { buildPrograms, ensurePeers } from './lib/toolchain.mjs';
 
 const say = (line) => process.stderr.write(`bench: ${line}\n`);
@@ -20,12 +28,12 @@ const repoRoot = dirname(dirname(fileURLToPath(import.meta.url)));
 const outDir = join(repoRoot, 'benchmarks', 'out');
 const logDir = join(outDir, 'logs');
 
-/** One entry per row group: socketeer once per requested spawner, every other server once. */
-function expandRuns(options) {
+/** Spawn scenario runs: socketeer once per requested spawner, every other server once. */
+function expandSpawnRuns(options) {
   return options.servers.flatMap((id) =>
     id === 'socketeer' && options.spawners.length > 0
-      ? options.spawners.map((spawner) => ({ id, spawner }))
-      : [{ id, spawner: null }],
+      ? options.spawners.map((spawner) => ({ id, spawner, refusal: null }))
+      : [{ id, spawner: null, refusal: null }],
   );
 }
 
@@ -47,6 +55,76 @@ function reapLeftovers(programs) {
   return leftovers;
 }
 
+/** A run's label and slug (a file-name stem, unique per run). */
+function nameRun(run, ctx, scenario) {
+  const base = serverTable[run.id].label(ctx);
+  const label = run.refusal === null ? base : labelRefusalRun(run.id, base, run.refusal);
+  const stem = label.replace(/[^A-Za-z0-9]+/g, '-').replace(/^-|-$/g, '');
+  return { label, slug: scenario === 'spawn' ? stem : `${scenario}-${stem}` };
+}
+
+/**
+ * The run's refusal (null, as given, or the rate variant calibrated on the runs measured so far)
+ * as { refusal } or { skip }: a skipped run, a missing peer, nothing to calibrate on.
+ */
+function resolveRefusal(run, { peers, measured }) {
+  if (run.skip !== undefined) return { skip: run.skip };
+  if (peers.skipped[run.id] !== undefined) return { skip: peers.skipped[run.id] };
+  if (run.refusal?.by !== 'rate') return { refusal: run.refusal };
+  const concurrency = run.concurrencies[0];
+  const calibrated = calibrateRate(measured, { spawner: run.spawner, concurrency });
+  if (calibrated.skip !== undefined) return calibrated;
+  return { refusal: { by: 'rate', rate: calibrated.rate } };
+}
+
+/** Plans, starts, measures and stops one run; resolves with its entry, or { skip }. */
+async function measureRun(scenario, run, env, measured) {
+  const { options, programs, peers, workDir, clockTicks } = env;
+  const ctx = { handler: programs.handler, programs, peers: peers.paths, workDir, logDir };
+  Object.assign(ctx, { repoRoot, spawner: run.spawner, refusal: run.refusal });
+  const { label, slug } = nameRun(run, ctx, scenario.id);
+  const resolved = resolveRefusal(run, { peers, measured });
+  const plan =
+    resolved.skip === undefined
+      ? await serverTable[run.id].plan({ ...ctx, slug, refusal: resolved.refusal })
+      : resolved;
+  if (plan.skip !== undefined) return { skip: { id: run.id, label, reason: plan.skip } };
+  const logPath = join(logDir, `${slug}.log`);
+  const concurrencies = run.concurrencies ?? scenario.load.concurrencies;
+  const result = await benchmarkServer({
+    label: `${scenario.id}: ${label}`,
+    plan,
+    options: { ...options, ...scenario.load, concurrencies },
+    loadgen: programs.loadgen,
+    clockTicks,
+    logPath,
+  });
+  if (result.status === 'failed') say(`${label}: failed: ${result.reason} (log: ${logPath})`);
+  const { id, spawner } = run;
+  const command = plan.argv.join(' ');
+  const config = plan.config ?? null;
+  const refusal = resolved.refusal;
+  return { entry: { id, label, spawner, refusal, command, config, logPath, ...result } };
+}
+
+/**
+ * Runs one scenario's runs in order; resolves with { servers, skipped }. scenario.load is what
+ * the loadgen does: { concurrencies, sources } (sources 0: the kernel picks the client address).
+ */
+async function runScenario(scenario, runs, env) {
+  const servers = [];
+  const skipped = [];
+  for (const run of runs) {
+    const outcome = await measureRun(scenario, run, env, servers);
+    if (isStopping()) break;
+    if (outcome.skip !== undefined) {
+      say(`${scenario.id}: ${outcome.skip.label}: skipped: ${outcome.skip.reason}`);
+      skipped.push(outcome.skip);
+    } else servers.push(outcome.entry);
+  }
+  return { servers, skipped };
+}
+
 async function runAll(options, workDir) {
   const startedAt = new Date().toISOString();
   const machine = describeMachine();
@@ -55,30 +133,27 @@ async function runAll(options, workDir) {
   const { paths: programs, handlerLinkage } = built;
   const peers = ensurePeers(options.servers);
   const clockTicks = readClockTicks();
-  const servers = [];
-  const skipped = [];
+  const env = { options, programs, peers, workDir, clockTicks };
+  const wants = (id) => options.scenarios.includes(id);
 
-  for (const { id, spawner } of expandRuns(options)) {
-    const entry = serverTable[id];
-    const ctx = { handler: programs.handler, programs, peers: peers.paths, workDir, logDir };
-    Object.assign(ctx, { repoRoot, spawner });
-    const label = entry.label(ctx);
-    const peerSkip = peers.skipped[id];
-    const plan = peerSkip === undefined ? await entry.plan(ctx) : { skip: peerSkip };
-    if (plan.skip !== undefined) {
-      say(`${label}: skipped: ${plan.skip}`);
-      skipped.push({ id, label, reason: plan.skip });
-      continue;
-    }
-    const logName = label.replace(/[^A-Za-z0-9]+/g, '-').replace(/^-|-$/g, '');
-    const logPath = join(logDir, `${logName}.log`);
-    const args = { label, plan, options, loadgen: programs.loadgen, clockTicks, logPath };
-    const result = await benchmarkServer(args);
-    if (isStopping()) break;
-    if (result.status === 'failed') say(`${label}: failed: ${result.reason} (log: ${logPath})`);
-    const command = plan.argv.join(' ');
-    servers.push({ id, label, spawner, command, config: plan.config ?? null, logPath, ...result });
-  }
+  const spawn = wants('spawn')
+    ? await runScenario(
+        { id: 'spawn', load: { concurrencies: options.concurrencies, sources: 0 } },
+        expandSpawnRuns(options),
+        env,
+      )
+    : { servers: [], skipped: [] };
+  const refuse90 =
+    wants('refuse90') && !isStopping()
+      ? await runScenario(
+          {
+            id: 'refuse90',
+            load: { concurrencies: options.refuseConcurrencies, sources: refusalSources },
+          },
+          expandRefusalRuns(options),
+          env,
+        )
+      : null;
   const leftovers = reapLeftovers(builtPrograms(outDir));
   const loadAverageAtEnd = os.loadavg()[0];
   return {
@@ -87,8 +162,9 @@ async function runAll(options, workDir) {
     options,
     handlerLinkage,
     clockTicks,
-    servers,
-    skipped,
+    servers: spawn.servers,
+    skipped: spawn.skipped,
+    refuse90: refuse90 === null ? null : { sources: refusalSources, ...refuse90 },
     leftovers,
     loadAverageAtEnd,
   };
@@ -124,7 +200,8 @@ async function main() {
     writeFileSync(join(outDir, 'results.json'), `${JSON.stringify(report, null, 2)}\n`);
     writeFileSync(join(outDir, 'results.md'), markdown);
     process.stdout.write(markdown);
-    const failed = report.servers.some((s) => s.status === 'failed');
+    const all = [...report.servers, ...(report.refuse90?.servers ?? [])];
+    const failed = all.some((s) => s.status === 'failed');
     return failed || report.leftovers.length > 0 ? 1 : 0;
   } finally {
     await killEverything();

@@ -10,10 +10,17 @@ export const serverIds = [
   'systemd-socket-activate',
 ];
 
+export const scenarioIds = ['spawn', 'refuse90'];
+
 const usage = `usage: node benchmarks/run.mjs [options]   (each option also as an env variable)
+  --scenario LIST     spawn: every connection served; refuse90: 9 of 10 sources refused
+                      (by access, and for socketeer also by rate)
+                                                             BENCH_SCENARIO     (spawn,refuse90)
   --duration S        measured seconds per cell              BENCH_DURATION     (5)
   --warmup S          warm-up seconds before each cell       BENCH_WARMUP       (1)
-  --concurrency LIST  connections in flight, e.g. 1,8,64     BENCH_CONCURRENCY  (1,8,64)
+  --concurrency LIST  spawn: connections in flight, e.g. 1,8,64
+                                                             BENCH_CONCURRENCY  (1,8,64)
+  --refuse-concurrency LIST  refuse90: connections in flight BENCH_REFUSE_CONCURRENCY (8)
   --servers LIST      any of ${serverIds.join(',')}
                                                              BENCH_SERVERS      (all)
   --spawner LIST      run socketeer once per spawner, passing --spawner X (auto,native,portable);
@@ -35,6 +42,15 @@ function parseSeconds(name, text, { allowZero }) {
   return { error: `${name}: not a ${allowZero ? 'non-negative' : 'positive'} number of seconds` };
 }
 
+/** A comma list of positive integers as { list }, or { error }. */
+function parseConcurrencies(name, text) {
+  const list = splitList(text).map(Number);
+  if (list.length === 0 || list.some((c) => !Number.isInteger(c) || c < 1)) {
+    return { error: `--${name}: expected a list of positive integers, e.g. 1,8,64` };
+  }
+  return { list };
+}
+
 /**
  * Reads the options; returns { options } or { error } (a usage problem) or { help }.
  * Precedence: argv over env over the defaults.
@@ -45,9 +61,11 @@ export function readOptions(argv, env) {
     parsed = parseArgs({
       args: argv,
       options: {
+        scenario: { type: 'string' },
         duration: { type: 'string' },
         warmup: { type: 'string' },
         concurrency: { type: 'string' },
+        'refuse-concurrency': { type: 'string' },
         servers: { type: 'string' },
         spawner: { type: 'string' },
         timeout: { type: 'string' },
@@ -59,7 +77,15 @@ export function readOptions(argv, env) {
   }
   if (parsed.help === true) return { help: usage };
   const pick = (key, envKey, fallback) => parsed[key] ?? env[envKey] ?? fallback;
+  const numbers = readSeconds(pick);
+  if (numbers.error !== undefined) return numbers;
+  const lists = readLists(pick);
+  if (lists.error !== undefined) return lists;
+  return { options: { scenarios: lists.scenarios, ...numbers, ...lists.rest } };
+}
 
+/** --duration, --warmup and --timeout as numbers, or { error }. */
+function readSeconds(pick) {
   const numbers = {};
   for (const [key, envKey, fallback] of [
     ['duration', 'BENCH_DURATION', '5'],
@@ -72,26 +98,53 @@ export function readOptions(argv, env) {
     if (result.error !== undefined) return { error: result.error };
     numbers[key] = result.value;
   }
-  const concurrencies = splitList(pick('concurrency', 'BENCH_CONCURRENCY', '1,8,64')).map(Number);
-  if (concurrencies.length === 0 || concurrencies.some((c) => !Number.isInteger(c) || c < 1)) {
-    return { error: '--concurrency: expected a list of positive integers, e.g. 1,8,64' };
+  return numbers;
+}
+
+/** A list option whose items must all be among `known`: { list } in `known`'s order, or { error }. */
+function readKnown(name, text, known) {
+  const items = splitList(text);
+  const unknown = items.filter((id) => !known.includes(id));
+  if (items.length === 0 || unknown.length > 0) {
+    return { error: `--${name}: unknown ${unknown.join(',')}; known: ${known.join(',')}` };
   }
-  const servers = splitList(pick('servers', 'BENCH_SERVERS', serverIds.join(',')));
-  const unknown = servers.filter((id) => !serverIds.includes(id));
-  if (servers.length === 0 || unknown.length > 0) {
-    return { error: `--servers: unknown ${unknown.join(',')}; known: ${serverIds.join(',')}` };
-  }
+  return { list: known.filter((id) => items.includes(id)) };
+}
+
+/** The list options: { scenarios, rest: {concurrencies, ..., spawners} } or { error }. */
+function readLists(pick) {
+  const scenarios = readKnown(
+    'scenario',
+    pick('scenario', 'BENCH_SCENARIO', scenarioIds.join(',')),
+    scenarioIds,
+  );
+  if (scenarios.error !== undefined) return scenarios;
+  const concurrencies = parseConcurrencies(
+    'concurrency',
+    pick('concurrency', 'BENCH_CONCURRENCY', '1,8,64'),
+  );
+  if (concurrencies.error !== undefined) return concurrencies;
+  const refuseConcurrencies = parseConcurrencies(
+    'refuse-concurrency',
+    pick('refuse-concurrency', 'BENCH_REFUSE_CONCURRENCY', '8'),
+  );
+  if (refuseConcurrencies.error !== undefined) return refuseConcurrencies;
+  const servers = readKnown(
+    'servers',
+    pick('servers', 'BENCH_SERVERS', serverIds.join(',')),
+    serverIds,
+  );
+  if (servers.error !== undefined) return servers;
   const spawners = splitList(pick('spawner', 'BENCH_SPAWNER', ''));
   const badSpawner = spawners.find((s) => !['auto', 'native', 'portable'].includes(s));
   if (badSpawner !== undefined) {
     return { error: `--spawner: ${badSpawner} is not one of auto, native, portable` };
   }
-  return {
-    options: {
-      ...numbers,
-      concurrencies,
-      servers: serverIds.filter((id) => servers.includes(id)),
-      spawners,
-    },
+  const rest = {
+    concurrencies: concurrencies.list,
+    refuseConcurrencies: refuseConcurrencies.list,
+    servers: servers.list,
+    spawners,
   };
+  return { scenarios: scenarios.list, rest };
 }

@@ -10,14 +10,20 @@ export function readClockTicks() {
   return Number.isInteger(ticks) && ticks > 0 ? ticks : 100;
 }
 
-/** Fields after the `(comm)` of /proc/PID/stat; index 0 is field 3 (state). null if gone. */
-function readStatFields(pid) {
+/** /proc/PID/stat as { comm, fields }: fields after `(comm)`, index 0 is field 3 (state). */
+function readStat(pid) {
   try {
     const text = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return text.slice(text.lastIndexOf(')') + 2).split(' ');
+    const comm = text.slice(text.indexOf('(') + 1, text.lastIndexOf(')'));
+    return { comm, fields: text.slice(text.lastIndexOf(')') + 2).split(' ') };
   } catch {
     return null;
   }
+}
+
+/** Fields after the `(comm)` of /proc/PID/stat; index 0 is field 3 (state). null if gone. */
+function readStatFields(pid) {
+  return readStat(pid)?.fields ?? null;
 }
 
 /**
@@ -27,6 +33,16 @@ function readStatFields(pid) {
 export function readCpuTicks(pid) {
   const fields = readStatFields(pid);
   return fields === null ? null : Number(fields[11]) + Number(fields[12]);
+}
+
+/**
+ * cutime + cstime (fields 16 and 17) in clock ticks: the CPU of the children it has reaped
+ * (handlers, and the forked children that refuse for xinetd and tcpserver). A child counts once
+ * it is waited for, so a run's delta misses at most the children still running at its edges.
+ */
+export function readChildCpuTicks(pid) {
+  const fields = readStatFields(pid);
+  return fields === null ? null : Number(fields[13]) + Number(fields[14]);
 }
 
 /** VmRSS in KiB, or null when the process is gone. */
@@ -39,28 +55,36 @@ export function readRssKiB(pid) {
   }
 }
 
-/** Every process as { pid, state, ppid, pgrp, exe } (exe null when unreadable). */
-export function listProcesses() {
+/**
+ * Every process as { pid, comm, state, ppid, pgrp, cpuTicks, exe } (cpuTicks: utime + stime;
+ * exe null when unreadable, and not read at all with { withExe: false }).
+ */
+export function listProcesses({ withExe = true } = {}) {
   const processes = [];
   for (const entry of readdirSync('/proc')) {
     if (!/^\d+$/.test(entry)) continue;
-    const fields = readStatFields(entry);
-    if (fields === null) continue;
-    let exe = null;
-    try {
-      exe = readlinkSync(`/proc/${entry}/exe`);
-    } catch {
-      // kernel threads and processes that just ended have no readable exe
-    }
+    const stat = readStat(entry);
+    if (stat === null) continue;
+    const { comm, fields } = stat;
     processes.push({
       pid: Number(entry),
+      comm,
       state: fields[0],
       ppid: Number(fields[1]),
       pgrp: Number(fields[2]),
-      exe,
+      cpuTicks: Number(fields[11]) + Number(fields[12]),
+      exe: withExe ? readExe(entry) : null,
     });
   }
   return processes;
+}
+
+function readExe(pid) {
+  try {
+    return readlinkSync(`/proc/${pid}/exe`);
+  } catch {
+    return null; // kernel threads and processes that just ended have no readable exe
+  }
 }
 
 /** nproc, CPU model, kernel, Node version and the 1-minute load average right now. */

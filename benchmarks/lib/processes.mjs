@@ -12,6 +12,11 @@ const groups = new Set();
 /** Set once the bench is ending everything: nothing new may start after that. */
 let stopping = false;
 
+/** True for the leader pid of a process group the bench created. */
+export function isBenchGroup(pgrp) {
+  return groups.has(pgrp);
+}
+
 /** True once killEverything has been called. */
 export function isStopping() {
   return stopping;

@@ -1,13 +1,19 @@
-// The Markdown report: results table, socketeer ÷ peer ratios, loadgen ceiling, skips, commands.
+// The Markdown report: spawn results table, socketeer ÷ peer ratios, loadgen ceiling, the
+// refuse90 sections (report-refusal.mjs), skips, commands, config files.
+import { describeQuiet } from './report-quiet.mjs';
+import { renderRefusalSections } from './report-refusal.mjs';
 
 const mib = (kib) => (kib === null || kib === undefined ? 'n/a' : (kib / 1024).toFixed(1));
 const fixed = (value, digits) => (value === null || value < 0 ? 'n/a' : value.toFixed(digits));
 const ratio = (a, b) => (a === null || b === null || b === 0 ? 'n/a' : `${(a / b).toFixed(2)}×`);
 
+/** Errors of a spawn cell; a connection closed with zero bytes (refused_by_server) is one here. */
 function describeErrors(r) {
-  const kinds = ['refused', 'reset', 'short', 'timeout', 'other'].filter((k) => r[k] > 0);
-  if (kinds.length === 0) return String(r.errors);
-  return `${r.errors} (${kinds.map((k) => `${k} ${r[k]}`).join(', ')})`;
+  const kinds = ['refused', 'reset', 'short', 'timeout', 'other', 'refused_by_server'];
+  const present = kinds.filter((k) => r[k] > 0);
+  const total = r.errors + (r.refused_by_server ?? 0);
+  if (present.length === 0) return String(total);
+  return `${total} (${present.map((k) => `${k.replaceAll('_', ' ')} ${r[k]}`).join(', ')})`;
 }
 
 function renderRow(server, cell) {
@@ -79,48 +85,49 @@ export function describeCeiling(servers, concurrencies) {
   });
 }
 
-/** A warning when other work shared the CPUs (1-min load average above half the cores). */
-function busyWarning(machine, loadAtEnd) {
-  const peak = Math.max(machine.loadAverage1m, loadAtEnd);
-  if (peak <= machine.nproc / 2) return [];
-  return [
-    `**The machine was busy** (load average up to ${peak.toFixed(2)} on ${machine.nproc} ` +
-      'cores before or after the bench): absolute numbers are depressed and noisy; ratios ' +
-      'between servers measured minutes apart are rough. Rerun on a quiet machine to compare.',
-  ];
-}
-
-/** The whole report as Markdown. */
-export function renderMarkdown(report) {
-  const { machine, options, servers, skipped, leftovers } = report;
+/** The spawn scenario's sections. */
+function renderSpawnSections(report) {
+  const { options, servers } = report;
   const measured = servers.filter((s) => s.cells.length > 0);
-  const sections = [
-    `# socketeer bench, ${report.startedAt}`,
-    `Machine: ${machine.nproc} × ${machine.cpuModel}; ${machine.kernel}; Node ${machine.node}; ` +
-      `1-min load average ${machine.loadAverage1m.toFixed(2)} at start, ` +
-      `${report.loadAverageAtEnd.toFixed(2)} at end.`,
+  return [
+    '## spawn: every connection served',
     `Each cell: ${options.warmup} s warm-up, then ${options.duration} s with N connections kept ` +
       `in flight by \`benchmarks/loadgen.c\` (connect, read to EOF, close) on 127.0.0.1. ` +
-      `Handler: \`benchmarks/handler.c\` (${report.handlerLinkage} C, writes "hello\\n", exits). ` +
       `Server CPU is the server process's own utime+stime (/proc/PID/stat fields 14+15, not its ` +
       `handlers) over the measured run ÷ connections served. Errors: refused, reset, short ` +
-      `reply, timeout. Loadgen CPU % is the generator's own CPU over the run (100 = one core).`,
-    ...busyWarning(machine, report.loadAverageAtEnd),
+      `reply, timeout, closed with no reply. Loadgen CPU % is the generator's own CPU over the ` +
+      `run (100 = one core).`,
     renderResults(measured, options.concurrencies),
-    '## socketeer ÷ peers',
+    '### socketeer ÷ peers',
     renderRatios(measured, options.concurrencies),
-    '## Loadgen ceiling',
+    '### Loadgen ceiling',
     describeCeiling(measured, options.concurrencies)
       .map((line) => `- ${line}`)
       .join('\n'),
   ];
+}
+
+/** Every run of every scenario, labelled with its scenario when it is not spawn. */
+function allRuns(report) {
+  const refusal = (report.refuse90?.servers ?? []).map((s) => ({
+    ...s,
+    label: `refuse90: ${s.label}`,
+  }));
+  return [...report.servers, ...refusal];
+}
+
+/** Skips and failures of the spawn scenario, commands, config files, leftovers. */
+function renderTail(report) {
+  const { servers, skipped, leftovers } = report;
+  const sections = [];
   const notRun = [
     ...skipped.map((s) => `- ${s.label}: skipped: ${s.reason}`),
     ...servers.filter((s) => s.status === 'failed').map((s) => `- ${s.label}: failed: ${s.reason}`),
   ];
-  if (notRun.length > 0) sections.push('## Skipped or failed', notRun.join('\n'));
-  sections.push('## Commands', servers.map((s) => `- ${s.label}: \`${s.command}\``).join('\n'));
-  const configs = servers.filter((s) => s.config !== null);
+  if (notRun.length > 0) sections.push('## Skipped or failed (spawn)', notRun.join('\n'));
+  const runs = allRuns(report);
+  sections.push('## Commands', runs.map((s) => `- ${s.label}: \`${s.command}\``).join('\n'));
+  const configs = runs.filter((s) => s.config !== null);
   if (configs.length > 0) {
     const blocks = configs.map((s) => `${s.label}:\n\n\`\`\`\n${s.config.trimEnd()}\n\`\`\``);
     sections.push('## Config files', blocks.join('\n\n'));
@@ -130,5 +137,23 @@ export function renderMarkdown(report) {
       ? 'No bench process was left running.'
       : `Left running after the bench (killed): ${leftovers.map((p) => `${p.pid} ${p.exe}`).join(', ')}`,
   );
+  return sections;
+}
+
+/** The whole report as Markdown. */
+export function renderMarkdown(report) {
+  const { machine, options } = report;
+  const sections = [
+    `# socketeer bench, ${report.startedAt}`,
+    `Machine: ${machine.nproc} × ${machine.cpuModel}; ${machine.kernel}; Node ${machine.node}; ` +
+      `1-min load average ${machine.loadAverage1m.toFixed(2)} at start, ` +
+      `${report.loadAverageAtEnd.toFixed(2)} at end (mostly the bench itself). Handler: \`benchmarks/handler.c\` ` +
+      `(${report.handlerLinkage} C, writes "hello\\n", exits), the same for every server. ` +
+      `Scenarios: ${options.scenarios.join(', ')}.`,
+    ...describeQuiet(report),
+    ...(options.scenarios.includes('spawn') ? renderSpawnSections(report) : []),
+    ...renderRefusalSections(report.refuse90, options),
+    ...renderTail(report),
+  ];
   return `${sections.join('\n\n')}\n`;
 }

@@ -1,22 +1,27 @@
 // The servers under test: how to configure and start each one on 127.0.0.1 with the bench
-// handler, and how to learn its port once it is ready.
+// handler (and, for the refuse90 scenario, its refusal rules), and how to learn its port once it
+// is ready.
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { join } from 'node:path';
 import { findFreePort, startDaemon, waitForLine, waitForReply } from './processes.mjs';
+import { socketeerRefusalKeys, writeTcpRules, xinetdRefusalLines } from './refusal.mjs';
 
 export const expectedReply = 'hello\n';
 
-/** Writes DIR/bench.json in socketeer's service format; returns { dir, config } (its text). */
-function writeServiceDir(dir, handler) {
+/**
+ * Writes DIR/bench.json in socketeer's service format, with `extra` keys (access, limits) merged
+ * in; returns { dir, config } (its text).
+ */
+function writeServiceDir(dir, handler, extra = {}) {
   mkdirSync(dir, { recursive: true });
-  const service = { listen: 'tcp:127.0.0.1:0', exec: [handler], stderr: 'null' };
+  const service = { listen: 'tcp:127.0.0.1:0', exec: [handler], stderr: 'null', ...extra };
   const config = `${JSON.stringify(service, null, 2)}\n`;
   writeFileSync(join(dir, 'bench.json'), config);
   return { dir, config };
 }
 
-function xinetdConfig({ port, handler }) {
+function xinetdConfig({ port, handler, refusal }) {
   const user = process.getuid?.() === 0 ? 'root' : os.userInfo().username;
   const limits = ['instances = UNLIMITED', 'per_source = UNLIMITED', 'cps = 100000 1'];
   const quiet = ['log_type = FILE /dev/null', 'log_on_success =', 'log_on_failure ='];
@@ -32,6 +37,7 @@ function xinetdConfig({ port, handler }) {
     `server = ${handler}`,
     'flags = NOLIBWRAP IPv4',
     ...limits,
+    ...xinetdRefusalLines(refusal),
   ];
   const block = (lines) => lines.map((line) => `  ${line}\n`).join('');
   return `defaults\n{\n${block([...limits, ...quiet])}}\n\nservice bench\n{\n${block(service)}}\n`;
@@ -42,7 +48,9 @@ function xinetdConfig({ port, handler }) {
  * (socketeer's `ready: NAME=tcp:HOST:PORT` line), 'port-line' (a bare port number on stdout)
  * or { port } (poll that port until the handler's reply comes back), and config is the text of
  * the config file written for it; or { skip: reason }.
- * ctx: { handler, programs, peers, workDir, logDir, repoRoot, spawner }.
+ * ctx: { handler, programs, peers, workDir, logDir, repoRoot, spawner, slug, refusal }: slug names
+ * the run's files (unique per run), refusal is null (spawn scenario) or the refuse90 variant
+ * ({ by: 'access' } or { by: 'rate', rate: {perSecond, burst} }, see refusal.mjs).
  */
 export const serverTable = {
   'null-server': {
@@ -63,14 +71,16 @@ export const serverTable = {
     plan: (ctx) => {
       const main = join(ctx.repoRoot, 'dist', 'src', 'main.js');
       if (!existsSync(main)) return { skip: `${main} does not exist (daemon not built yet)` };
+      const extra = socketeerRefusalKeys(ctx.refusal);
       const { dir, config } = writeServiceDir(
-        join(ctx.workDir, `socketeer-${ctx.spawner ?? 'default'}.d`),
+        join(ctx.workDir, `${ctx.slug}.d`),
         ctx.handler,
+        extra,
       );
       const argv = [process.execPath, main, 'serve', '--config-dir', dir];
       // warn: no per-connection records, as xinetd here logs nothing per connection either
       argv.push('--log-format', 'json', '--log-level', 'warn');
-      argv.push('--control', join(ctx.workDir, `control-${ctx.spawner ?? 'default'}.sock`));
+      argv.push('--control', join(ctx.workDir, `${ctx.slug}.control.sock`));
       if (ctx.spawner !== null) argv.push('--spawner', ctx.spawner);
       return { argv, ready: 'line', config };
     },
@@ -79,11 +89,11 @@ export const serverTable = {
     label: () => 'xinetd',
     plan: async (ctx) => {
       const port = await findFreePort();
-      const conf = join(ctx.workDir, 'xinetd.conf');
-      const config = xinetdConfig({ port, handler: ctx.handler });
+      const conf = join(ctx.workDir, `${ctx.slug}.conf`);
+      const config = xinetdConfig({ port, handler: ctx.handler, refusal: ctx.refusal });
       writeFileSync(conf, config);
-      const pidfile = join(ctx.workDir, 'xinetd.pid');
-      const filelog = join(ctx.logDir, 'xinetd.own.log');
+      const pidfile = join(ctx.workDir, `${ctx.slug}.pid`);
+      const filelog = join(ctx.logDir, `${ctx.slug}.own.log`);
       const argv = [ctx.peers.xinetd, '-dontfork', '-f', conf, '-pidfile', pidfile];
       return { argv: [...argv, '-filelog', filelog], ready: { port }, config };
     },
@@ -92,14 +102,16 @@ export const serverTable = {
     label: () => 'tcpserver',
     // -1 prints the bound port; -b raises the SYN backlog from its default of 20, which would
     // drop SYNs at concurrency 64 and measure TCP's 1 s retransmit instead of the server.
-    plan: (ctx) => ({
-      argv: [ctx.peers.tcpserver, '-1', '-c', '1000', '-b', '1024', '-HRl0'].concat([
-        '127.0.0.1',
-        '0',
-        ctx.handler,
-      ]),
-      ready: 'port-line',
-    }),
+    plan: (ctx) => {
+      const argv = [ctx.peers.tcpserver, '-1', '-c', '1000', '-b', '1024', '-HRl0'];
+      if (ctx.refusal === null) {
+        return { argv: [...argv, '127.0.0.1', '0', ctx.handler], ready: 'port-line' };
+      }
+      const rules = writeTcpRules(ctx.workDir, ctx.slug);
+      if (rules.skip !== undefined) return rules;
+      const tail = ['-x', rules.cdb, '127.0.0.1', '0', ctx.handler];
+      return { argv: [...argv, ...tail], ready: 'port-line', config: rules.config };
+    },
   },
   'systemd-socket-activate': {
     label: () => 'systemd-socket-activate',
