@@ -6,7 +6,14 @@ import { forEachLine } from '../log/line-splitter.js';
 import { buildHandlerEnv } from '../spawn/env.js';
 import { buildSpawnPlan } from '../spawn/plan.js';
 import type { HandlerOutcome, Spawner } from '../spawn/types.js';
-import { connectionId, describePeer, formatPeer, type Peer, type PeerCredentials } from './peer.js';
+import {
+  connectionId,
+  describePeer,
+  formatPeer,
+  type Peer,
+  type PeerCredentials,
+  type SocketEnds,
+} from './peer.js';
 
 /** How a handler was ended by the daemon; set by whoever signals it, read by the `end` record. */
 export interface HandlerEnding {
@@ -71,7 +78,7 @@ export function describeConnection(
   });
   const fd = socketFd(socket);
   const peer = describePeer(
-    socket,
+    socketEnds(socket, listener),
     listener,
     fd !== null && listener.kind === 'unix' ? deps.peerCredentials(fd) : null,
   );
@@ -158,6 +165,32 @@ function reportFailure(deps: AcceptDeps, log: EventLog, peer: Peer, outcome: Han
     error: outcome.error.message,
   });
   deps.onSpawnFailed();
+}
+
+/** Local ends of listeners bound to one address: the same for every connection they accept. */
+const knownLocalEnds = new WeakMap<ListenAddress, { address: string; port: number }>();
+
+/**
+ * The socket's two ends. A listener on one address (not a wildcard) has one local end, learnt
+ * from its first connection: later ones skip the getsockname(2) that asking the socket costs.
+ */
+function socketEnds(socket: Socket, listener: ListenAddress): SocketEnds {
+  if (listener.kind !== 'tcp' || listener.host === null || isWildcard(listener.host)) return socket;
+  let local = knownLocalEnds.get(listener);
+  if (local === undefined) {
+    local = { address: socket.localAddress ?? '', port: socket.localPort ?? 0 };
+    knownLocalEnds.set(listener, local);
+  }
+  return {
+    localAddress: local.address,
+    localPort: local.port,
+    remoteAddress: socket.remoteAddress,
+    remotePort: socket.remotePort,
+  };
+}
+
+function isWildcard(host: string): boolean {
+  return host === '0.0.0.0' || host === '::';
 }
 
 /** The OS fd of an accepted socket (Node keeps it on the internal handle). */

@@ -4,6 +4,8 @@ import type { ConnectionCounts } from '../limits/connection-table.js';
 import { createRateState, pruneRateState, type RateState } from '../limits/rate-state.js';
 import {
   admitConnection,
+  admitOpen,
+  isOpenPolicy,
   commitAdmission,
   type AdmitDecision,
   type AdmitInput,
@@ -45,6 +47,8 @@ export function createAdmissionGate(options: AdmissionGateOptions): AdmissionGat
   return {
     rates,
     decide(peer) {
+      const policy = options.policy();
+      if (isOpenPolicy(policy, options.globalMax)) return admitOpen(toAccessPeer(peer), policy);
       const now = options.clock();
       if (now - prunedAt >= ratePruneMs) {
         prunedAt = now;

@@ -110,7 +110,36 @@ export interface AdmitTrace {
  * and `commitAdmission` stores them, so a refused connection, whatever the reason, costs none.
  */
 export function admitConnection(input: AdmitInput): AdmitDecision {
+  if (isOpenPolicy(input.policy, input.globalMax)) return admitOpen(input.peer, input.policy);
   return traceAdmission(input).decision;
+}
+
+/**
+ * Whether nothing can refuse a connection: no access rule, no cap, no rate, no load limit and no
+ * daemon-wide cap. Every check would pass, so the decision is `admitOpen` (the daemon's fast
+ * path; traceAdmission still shows each check for `check --peer`).
+ */
+export function isOpenPolicy(policy: AdmitPolicy, globalMax: number | null): boolean {
+  const { access, limits } = policy;
+  return (
+    access.allow === null &&
+    access.deny === null &&
+    access.times === null &&
+    access.uids === null &&
+    access.gids === null &&
+    limits.instances === null &&
+    limits.perSource === null &&
+    limits.rate === null &&
+    limits.perSourceRate === null &&
+    limits.maxLoad === null &&
+    globalMax === null
+  );
+}
+
+/** The decision for an open policy: admitted, no token charged. */
+export function admitOpen(peer: Peer, policy: AdmitPolicy): AdmitDecision {
+  const sourceKey = sourceKeyOf(peer, policy.limits.perSourcePrefix6);
+  return { kind: 'admit', sourceKey, charge: { service: null, source: null } };
 }
 
 /** `admitConnection` with the path that led to the decision (for `check --peer`). */

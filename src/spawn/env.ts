@@ -14,8 +14,13 @@ export interface HandlerEnvInput {
  * HOME, USER, LOGNAME, passEnv, env), then the connection's variables, which always win.
  */
 export function buildHandlerEnv(input: HandlerEnvInput): string[] {
-  const vars: Record<string, string> = { ...input.service.baseEnv, ...connectionVars(input) };
-  return Object.entries(vars).map(([key, value]) => `${key}=${value}`);
+  const own = connectionVars(input);
+  const env: string[] = [];
+  for (const key in input.service.baseEnv) {
+    if (!(key in own)) env.push(`${key}=${input.service.baseEnv[key]}`);
+  }
+  for (const key in own) env.push(`${key}=${own[key]}`);
+  return env;
 }
 
 function connectionVars(input: HandlerEnvInput): Record<string, string> {

@@ -1,6 +1,8 @@
 import t from 'tap';
 import {
   admitConnection,
+  admitOpen,
+  isOpenPolicy,
   commitAdmission,
   compileAdmitPolicy,
   traceAdmission,
@@ -355,5 +357,28 @@ t.test('explain and admit agree, and explaining changes nothing', (t) => {
   const decision = admitConnection(h.input());
   t.equal(lines.at(-1), 'decision: refuse (rate)');
   t.equal(lines.at(-2), decision.kind === 'refuse' ? decision.detail : '');
+  t.end();
+});
+
+t.test('an open policy admits at once, as every check of the full path would', (t) => {
+  const { policy } = compileAdmitPolicy({});
+  const peer = { family: 'tcp', address: '10.1.2.3' } as const;
+  t.ok(isOpenPolicy(policy, null));
+  t.notOk(isOpenPolicy(policy, 10), 'a daemon-wide cap can refuse');
+  t.notOk(isOpenPolicy(compileAdmitPolicy({ limits: { instances: 1 } }).policy, null));
+  t.notOk(isOpenPolicy(compileAdmitPolicy({ access: { deny: ['10.0.0.0/8'] } }).policy, null));
+  const full = traceAdmission({
+    service: 's',
+    policy,
+    peer,
+    connections: createConnectionTable(),
+    rates: createRateState(),
+    globalMax: null,
+    loadAverage1: 99,
+    now: 0,
+    minuteOfDay: 0,
+    queueLength: 0,
+  });
+  t.same(admitOpen(peer, policy), full.decision);
   t.end();
 });
