@@ -1,3 +1,4 @@
+import { normaliseAddress } from '../access/ip.js';
 import type { ListenAddress } from '../config/types.js';
 
 /** Who is on the other end of an accepted connection, addresses already normalised. */
@@ -22,12 +23,6 @@ export interface PeerCredentials {
   readonly pid: number;
   readonly uid: number;
   readonly gid: number;
-}
-
-/** `::ffff:1.2.3.4` (an IPv4 peer on a dual-stack listener) → `1.2.3.4`; others unchanged. */
-export function normaliseAddress(address: string): string {
-  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(address);
-  return mapped?.[1] ?? address;
 }
 
 export interface SocketEnds {

@@ -49,6 +49,8 @@ export function isV4Mapped(ip: IpAddress): boolean {
  * else is returned unchanged.
  */
 export function normaliseAddress(address: string): string {
+  // the per-connection path: every v4-mapped form has "ffff"; most peers have none
+  if (!/ffff/i.test(address)) return address;
   const ip = parseIp(address);
   return ip !== null && isV4Mapped(ip) ? formatIp(unmapIpv4(ip)) : address;
 }

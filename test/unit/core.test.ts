@@ -1,6 +1,7 @@
 import { PassThrough } from 'node:stream';
 import t from 'tap';
-import { connectionId, describePeer, normaliseAddress } from '../../src/accept/peer.js';
+import { connectionId, describePeer } from '../../src/accept/peer.js';
+import { normaliseAddress } from '../../src/access/ip.js';
 import { defaultConfigDir } from '../../src/config/paths.js';
 import { serviceFileKeys } from '../../src/config/types.js';
 import { loadServiceSchema, validateServiceFile } from '../../src/config/validate.js';
