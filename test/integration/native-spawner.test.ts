@@ -213,6 +213,12 @@ function defineTests(addon: NativeAddon): void {
       socketFd(accepted),
     );
     accepted.destroy();
+    // spawn returns before the child's setsid: wait (with a deadline) until it leads its session
+    const deadline = Date.now() + 5000;
+    while (!leadsOwnSession(handler.pid!)) {
+      if (Date.now() > deadline) throw new Error('the handler never led its own session');
+      await new Promise((resolve) => setImmediate(resolve));
+    }
     process.kill(-handler.pid!, 'SIGKILL'); // its own process group
     t.same(await within(handler.outcome, 5000, 'outcome'), exited(null, 'SIGKILL'));
     client.destroy();
@@ -636,4 +642,11 @@ function execTrue(): Promise<number | null> {
   return new Promise((resolve) => {
     execFile('/bin/true', (error) => resolve(error === null ? 0 : (error.code as number | null)));
   });
+}
+
+/** Whether a process is its own process group and session leader (/proc/PID/stat fields 5, 6). */
+function leadsOwnSession(pid: number): boolean {
+  const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return Number(fields[2]) === pid && Number(fields[3]) === pid;
 }
