@@ -573,8 +573,9 @@ function defineTests(addon: NativeAddon): void {
       });
       const busybox = '/bin/busybox';
       if (!fs.existsSync(busybox) || !isStaticElf(busybox)) {
-        t.comment(
-          'no static /bin/busybox (apt-get install busybox-static): only failing chroots tested',
+        t.skip(
+          'no static /bin/busybox (apt-get install busybox-static; .ci/run does): only failing chroots tested',
+          () => {},
         );
         return;
       }

@@ -179,12 +179,19 @@ t.test(
         spawnSync(p, ['true']).status === 0 &&
         /static/.test(spawnSync('file', [p], { encoding: 'utf8' }).stdout ?? 'static'),
     );
+    if (busybox === undefined) {
+      t.skip(
+        'chroot cases need a static busybox (apt-get install busybox-static; .ci/run does)',
+        () => {},
+      );
+      return;
+    }
     const conf = makeConfDir({});
     t.teardown(conf.cleanup);
     const jail = join(conf.dir, 'jail');
     mkdirSync(join(jail, 'bin'), { recursive: true });
     mkdirSync(join(conf.confDir), { recursive: true });
-    if (busybox !== undefined) copyFileSync(busybox, join(jail, 'bin', 'busybox'));
+    copyFileSync(busybox, join(jail, 'bin', 'busybox'));
     const service = {
       listen: 'tcp:127.0.0.1:0',
       exec: ['/bin/busybox', 'sh', '-c', 'echo in jail; ls /'],
@@ -192,7 +199,7 @@ t.test(
     };
     const jailed = makeConfDir({ 'jailed.json': service });
     t.teardown(jailed.cleanup);
-    if (hasNative && busybox !== undefined) {
+    if (hasNative) {
       const daemon = await DaemonUnderTest.start(jailed.confDir, ['--spawner', 'native']);
       t.teardown(() => daemon.stop());
       t.equal((await exchange(daemon.tcp('jailed'), null)).toString(), 'in jail\nbin\n');
