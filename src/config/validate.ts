@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
 import { packagePath } from '../package-root.js';
+import { appendPointer } from './merge.js';
 import type { ConfigProblem, ServiceFile } from './types.js';
 
 let compiled: ValidateFunction | undefined;
@@ -101,13 +102,13 @@ function describeSchemaError(file: string, error: ErrorObject): ConfigProblem {
     case 'additionalProperties':
       return {
         file,
-        pointer: `${at}/${escapePointer(String(params.additionalProperty))}`,
+        pointer: appendPointer(at, String(params.additionalProperty)),
         message: 'unknown key',
       };
     case 'required':
       return {
         file,
-        pointer: `${at}/${escapePointer(String(params.missingProperty))}`,
+        pointer: appendPointer(at, String(params.missingProperty)),
         message: 'is required',
       };
     case 'type':
@@ -127,14 +128,10 @@ function describeSchemaError(file: string, error: ErrorObject): ConfigProblem {
     case 'propertyNames':
       return {
         file,
-        pointer: `${at}/${escapePointer(String(params.propertyName))}`,
+        pointer: appendPointer(at, String(params.propertyName)),
         message: 'is not a valid name',
       };
     default:
       return { file, pointer: at, message: error.message ?? 'is invalid' };
   }
-}
-
-export function escapePointer(segment: string): string {
-  return segment.replace(/~/g, '~0').replace(/\//g, '~1');
 }
