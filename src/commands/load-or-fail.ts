@@ -2,6 +2,7 @@ import { homedir } from 'node:os';
 import { defaultConfigDir } from '../config/paths.js';
 import { loadConfig, systemResolveContext } from '../config/load.js';
 import { featureCheckFor } from '../spawn/feature-check.js';
+import { createSystemAccountLookup } from '../spawn/native-accounts.js';
 import type { Spawner } from '../spawn/types.js';
 import { formatProblem, type Config, type ConfigProblem } from '../config/types.js';
 import { ExitCode, FatalError } from '../errors.js';
@@ -28,7 +29,7 @@ export function loadWithNotesOrFail(
   notes: readonly ConfigProblem[];
 } {
   const ctx = systemResolveContext(
-    undefined,
+    createSystemAccountLookup(),
     spawner === undefined ? undefined : featureCheckFor(spawner),
   );
   const result = loadConfig(dir, ctx);

@@ -1,5 +1,6 @@
 import { loadConfig, systemResolveContext } from '../config/load.js';
 import { featureCheckFor } from '../spawn/feature-check.js';
+import { createSystemAccountLookup } from '../spawn/native-accounts.js';
 import { formatProblem, type Config, type ListenAddress } from '../config/types.js';
 import { formatListenAddress } from '../listen/address.js';
 import type { BoundListener } from '../listen/listener.js';
@@ -40,7 +41,10 @@ interface Prepared {
  */
 export async function reloadDaemon(daemon: Daemon): Promise<ReloadOutcome> {
   const { outcome, retired } = await daemon.exclusive(async () => {
-    const ctx = systemResolveContext(undefined, featureCheckFor(daemon.options.spawner));
+    const ctx = systemResolveContext(
+      createSystemAccountLookup(),
+      featureCheckFor(daemon.options.spawner),
+    );
     const loaded = loadConfig(daemon.config.dir, ctx);
     if (!loaded.ok) return refuse(daemon, 'config', loaded.problems.map(formatProblem));
     const prepared = await prepare(daemon, loaded.config);

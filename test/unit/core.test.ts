@@ -1,5 +1,8 @@
 import { PassThrough } from 'node:stream';
 import t from 'tap';
+import { createGetentLookup } from '../../src/config/accounts.js';
+import { createSystemAccountLookup } from '../../src/spawn/native-accounts.js';
+import { loadNativeAddon } from '../../src/spawn/native-addon.js';
 import { connectionId, describePeer } from '../../src/accept/peer.js';
 import { normaliseAddress } from '../../src/access/ip.js';
 import { defaultConfigDir } from '../../src/config/paths.js';
@@ -132,3 +135,23 @@ t.test('stderr is split into lines, long lines into pieces', async (t) => {
   await new Promise((resolve) => stream.on('end', resolve));
   t.same(lines, ['one', 'two', '01234567', '89abc', 'last']);
 });
+
+t.test(
+  'the native and getent account look-ups agree',
+  { skip: loadNativeAddon() === null ? 'the native addon is not built' : false },
+  async (t) => {
+    const native = createSystemAccountLookup();
+    const getent = createGetentLookup();
+    for (const key of ['root', 0, '0', 'nobody', 65534, 'no-such-user-here']) {
+      t.same(
+        native.user(key) === null ? null : { ...native.user(key), shell: undefined },
+        getent.user(key) === null ? null : { ...getent.user(key), shell: undefined },
+        `user ${JSON.stringify(key)}`,
+      );
+    }
+    for (const key of ['root', 'nogroup', 65534, 'no-such-group-here']) {
+      t.same(native.group(key), getent.group(key), `group ${JSON.stringify(key)}`);
+    }
+    t.same(native.groupList('root', 0)?.sort(), getent.groupList('root', 0)?.sort());
+  },
+);
