@@ -3,11 +3,13 @@
     {
       "target_name": "socketeer_native",
       "sources": [
+        "native/accept.c",
         "native/addon.c",
         "native/accounts.c",
         "native/arena.c",
         "native/child.c",
         "native/exit-watch.c",
+        "native/fd-reserve.c",
         "native/launch.c",
         "native/names.c",
         "native/orphans.c",

@@ -13,6 +13,8 @@
  *   groupList(userName, gid)    accounts.c: getgrouplist, primary gid included
  *   lookupUser(nameOrId)        accounts.c: { uid, gid, name, home, shell } | null
  *   lookupGroup(nameOrId)       accounts.c: { gid, name } | null
+ *   acceptStart(fd, options, onAccepted), acceptStop(fd)
+ *                               accept.c: accept4 on a listening socket, connections to JS
  *
  * The child, in order: setsid, signal dispositions to SIG_DFL, socket on fds 0 and 1 and the
  * stderr target on 2 (pipe, socket or /dev/null), every other fd close-on-exec (close_range,
@@ -66,6 +68,7 @@ static int read_vfork_option(void) {
 static void on_env_teardown(napi_async_cleanup_hook_handle handle, void *data) {
   struct addon_state *state = data;
   (void)handle;
+  stop_accept_watches(state);
   stop_exit_watches(state);
 }
 
@@ -96,7 +99,9 @@ static napi_value init(napi_env env, napi_value exports) {
       export_function(env, exports, "peerCredentials", js_peer_credentials, state) != 0 ||
       export_function(env, exports, "groupList", js_group_list, state) != 0 ||
       export_function(env, exports, "lookupUser", js_lookup_user, state) != 0 ||
-      export_function(env, exports, "lookupGroup", js_lookup_group, state) != 0) {
+      export_function(env, exports, "lookupGroup", js_lookup_group, state) != 0 ||
+      export_function(env, exports, "acceptStart", js_accept_start, state) != 0 ||
+      export_function(env, exports, "acceptStop", js_accept_stop, state) != 0) {
     return NULL;
   }
   return exports;

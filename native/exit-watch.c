@@ -198,5 +198,6 @@ void stop_exit_watches(struct addon_state *state) {
   napi_remove_async_cleanup_hook(state->cleanup);
   arena_drop_cache(state);
   if (state->devnull_fd >= 0) close(state->devnull_fd);
+  fd_reserve_release(state);
   free(state);
 }

@@ -94,7 +94,7 @@ static void wait_for_session(struct arena *a) {
   }
 }
 
-int launch_handler(struct addon_state *state, struct arena *a, struct launch_result *r) {
+static int launch_once(struct addon_state *state, struct arena *a, struct launch_result *r) {
   int pipe_fds[2], pidfd = -1, clone_errno, flags = CLONE_VM | CLONE_PIDFD | SIGCHLD;
   sigset_t all, old;
   pid_t pid;
@@ -120,4 +120,11 @@ int launch_handler(struct addon_state *state, struct arena *a, struct launch_res
   if (!state->use_vfork && a->plan.wait_for_session) wait_for_session(a);
   r->pid = pid, r->pidfd = pidfd, r->stderr_fd = pipe_fds[0];
   return 0;
+}
+
+/* Out of fds (pipe2, or clone's pidfd): once more with the accept loop's reserve given up. */
+int launch_handler(struct addon_state *state, struct arena *a, struct launch_result *r) {
+  if (launch_once(state, a, r) == 0) return 0;
+  if ((r->error != EMFILE && r->error != ENFILE) || fd_reserve_release(state) == 0) return -1;
+  return launch_once(state, a, r);
 }

@@ -106,17 +106,23 @@ struct arena {
 };
 
 struct exit_watch;
+struct accept_watch;
+
+#define FD_RESERVE 3
 
 /* One per napi_env (main thread or worker), owned by the env's async cleanup hook. */
 struct addon_state {
   napi_env env;
   uv_loop_t *loop;
   struct exit_watch *watches; /* running children */
+  struct accept_watch *accepts; /* listening sockets polled by accept.c */
   size_t closing;             /* uv handles whose close callback is pending */
   int tearing_down;
   napi_async_cleanup_hook_handle cleanup;
   int use_vfork;          /* SOCKETEER_NATIVE_VFORK=1: the caller sleeps until the exec */
   int devnull_fd;         /* opened once, for stderr 'null'; -1 until then */
+  int reserve[FD_RESERVE]; /* fd-reserve.c: held while accepting, given up to a launch */
+  int reserve_count;
   struct arena *free_arenas, *pending_arenas;
   size_t live_arenas;   /* acquired and not yet released */
   size_t cached_arenas; /* on the free list */
@@ -161,6 +167,15 @@ int reap_in_background(struct orphans *orphans);
 /* exit-watch.c */
 int watch_exit(struct addon_state *state, int pidfd, struct arena *arena, napi_value callback);
 void stop_exit_watches(struct addon_state *state);
+
+/* fd-reserve.c */
+int fd_reserve_fill(struct addon_state *state);
+int fd_reserve_release(struct addon_state *state);
+
+/* accept.c */
+napi_value js_accept_start(napi_env env, napi_callback_info info);
+napi_value js_accept_stop(napi_env env, napi_callback_info info);
+void stop_accept_watches(struct addon_state *state);
 
 /* accounts.c */
 napi_value js_peer_credentials(napi_env env, napi_callback_info info);

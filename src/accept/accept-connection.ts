@@ -1,19 +1,12 @@
-import type { Socket } from 'node:net';
 import type { ListenAddress, ServiceSpec } from '../config/types.js';
+import type { IncomingConnection } from '../listen/incoming.js';
 import type { EventLog } from '../log/events.js';
 import { cleanText } from '../log/clean.js';
 import { forEachLine } from '../log/line-splitter.js';
 import { buildHandlerEnv } from '../spawn/env.js';
 import { buildSpawnPlan } from '../spawn/plan.js';
 import type { HandlerOutcome, Spawner } from '../spawn/types.js';
-import {
-  connectionId,
-  describePeer,
-  formatPeer,
-  type Peer,
-  type PeerCredentials,
-  type SocketEnds,
-} from './peer.js';
+import { connectionId, describePeer, formatPeer, type Peer, type PeerCredentials } from './peer.js';
 
 /** How a handler was ended by the daemon; set by whoever signals it, read by the `end` record. */
 export interface HandlerEnding {
@@ -32,9 +25,9 @@ export interface RunningHandler {
   readonly outcome: Promise<HandlerOutcome>;
 }
 
-/** An accepted socket, described, before the admission decision. */
+/** An accepted connection, described, before the admission decision. */
 export interface AcceptedConnection {
-  readonly socket: Socket;
+  readonly incoming: IncomingConnection;
   readonly fd: number;
   readonly peer: Peer;
   readonly conn: string;
@@ -64,21 +57,18 @@ export interface AcceptDeps {
 const maxStderrLine = 4096;
 
 /**
- * Describes an accepted (paused) socket: its fd, its peer and its connection id `n`. Returns null
- * when the socket has no fd: then it is logged (`spawn-failed`, EBADF) and closed.
+ * Describes an accepted (unread) connection: its fd, its peer and its connection id `n`. Returns
+ * null when it has no fd: then it is logged (`spawn-failed`, EBADF) and closed.
  */
 export function describeConnection(
   deps: DescribeDeps,
-  socket: Socket,
+  incoming: IncomingConnection,
   listener: ListenAddress,
   n: number,
 ): AcceptedConnection | null {
-  socket.on('error', () => {
-    // a reset from a peer that left before its handler started: nothing to do
-  });
-  const fd = socketFd(socket);
+  const { fd } = incoming;
   const peer = describePeer(
-    socketEnds(socket, listener),
+    incoming.ends,
     listener,
     fd !== null && listener.kind === 'unix' ? deps.peerCredentials(fd) : null,
   );
@@ -90,10 +80,10 @@ export function describeConnection(
       code: 'EBADF',
       error: 'the accepted socket has no file descriptor',
     });
-    socket.destroy();
+    incoming.close();
     return null;
   }
-  return { socket, fd, peer, conn, log };
+  return { incoming, fd, peer, conn, log };
 }
 
 /**
@@ -106,7 +96,7 @@ export function startHandler(
   accepted: AcceptedConnection,
   waitedMs: number | null = null,
 ): void {
-  const { socket, fd, peer, conn, log } = accepted;
+  const { incoming, fd, peer, conn, log } = accepted;
   const env = buildHandlerEnv({
     service: deps.service,
     peer,
@@ -114,7 +104,7 @@ export function startHandler(
     sourceConnections: deps.countFromSource(peer) + 1,
   });
   const spawned = deps.spawner.spawn(buildSpawnPlan(deps.service, env), fd);
-  socket.destroy();
+  incoming.close();
   if (spawned.pid === null) {
     void spawned.outcome.then((outcome) => {
       reportFailure(deps, log, peer, outcome);
@@ -165,36 +155,4 @@ function reportFailure(deps: AcceptDeps, log: EventLog, peer: Peer, outcome: Han
     error: outcome.error.message,
   });
   deps.onSpawnFailed();
-}
-
-/** Local ends of listeners bound to one address: the same for every connection they accept. */
-const knownLocalEnds = new WeakMap<ListenAddress, { address: string; port: number }>();
-
-/**
- * The socket's two ends. A listener on one address (not a wildcard) has one local end, learnt
- * from its first connection: later ones skip the getsockname(2) that asking the socket costs.
- */
-function socketEnds(socket: Socket, listener: ListenAddress): SocketEnds {
-  if (listener.kind !== 'tcp' || listener.host === null || isWildcard(listener.host)) return socket;
-  let local = knownLocalEnds.get(listener);
-  if (local === undefined) {
-    local = { address: socket.localAddress ?? '', port: socket.localPort ?? 0 };
-    knownLocalEnds.set(listener, local);
-  }
-  return {
-    localAddress: local.address,
-    localPort: local.port,
-    remoteAddress: socket.remoteAddress,
-    remotePort: socket.remotePort,
-  };
-}
-
-function isWildcard(host: string): boolean {
-  return host === '0.0.0.0' || host === '::';
-}
-
-/** The OS fd of an accepted socket (Node keeps it on the internal handle). */
-export function socketFd(socket: Socket): number | null {
-  const handle = (socket as unknown as { _handle?: { fd?: unknown } })._handle;
-  return typeof handle?.fd === 'number' && handle.fd >= 0 ? handle.fd : null;
 }

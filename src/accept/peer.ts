@@ -1,5 +1,6 @@
 import { normaliseAddress } from '../access/ip.js';
 import type { ListenAddress } from '../config/types.js';
+import type { SocketEnds } from '../listen/incoming.js';
 
 /** Who is on the other end of an accepted connection, addresses already normalised. */
 export type Peer =
@@ -23,13 +24,6 @@ export interface PeerCredentials {
   readonly pid: number;
   readonly uid: number;
   readonly gid: number;
-}
-
-export interface SocketEnds {
-  readonly localAddress?: string | undefined;
-  readonly localPort?: number | undefined;
-  readonly remoteAddress?: string | undefined;
-  readonly remotePort?: number | undefined;
 }
 
 /** Describes the peer of a socket accepted on `listener` (pure over the socket's fields). */

@@ -1,4 +1,3 @@
-import type { Socket } from 'node:net';
 import type { RefuseReason } from '../limits/reasons.js';
 import type { AcceptedConnection } from './accept-connection.js';
 import { formatPeer } from './peer.js';
@@ -17,17 +16,7 @@ export function refuseConnection(accepted: AcceptedConnection, refusal: Refusal)
     reason: refusal.reason,
     detail: refusal.detail,
   });
-  closeRefused(accepted.socket, refusal.banner);
-}
-
-/**
- * Closes a refused socket without reading from it: at once, or once the banner is handed to the
- * kernel (which sends it, then FIN). Never waits on the peer, so a refused peer holds no fd.
- */
-export function closeRefused(socket: Socket, banner: string | null): void {
-  if (banner === null) {
-    socket.destroy();
-    return;
-  }
-  socket.end(banner, () => socket.destroy());
+  // unread: at once, or once the banner is handed to the kernel (which sends it, then FIN)
+  if (refusal.banner === null) accepted.incoming.close();
+  else accepted.incoming.closeAfter(refusal.banner);
 }

@@ -1,5 +1,5 @@
 import type { Socket } from 'node:net';
-import { socketFd } from '../accept/accept-connection.js';
+import { handleFd } from '../listen/incoming.js';
 import { resolveControlPath } from '../control/paths.js';
 import { startControlServer, type ControlLogger, type ControlServer } from '../control/server.js';
 import { reloadDaemon } from '../daemon/apply-reload.js';
@@ -58,6 +58,7 @@ export async function runServe(args: ServeArgs): Promise<number> {
     log,
     killGraceMs: args.killGrace * 1000,
     peerCredentials: selected.peerCredentials,
+    nativeAccept: selected.nativeAccept,
     maxConnections: args.maxConnections ?? null,
   });
   const serving = new Serving(daemon, controlPath);
@@ -124,7 +125,7 @@ class Serving {
       handle: createControlHandler(daemon, { upgrade: () => this.upgrade() }),
       log: controlLogger(daemon.log),
       peerUid: (socket: Socket) => {
-        const fd = socketFd(socket);
+        const fd = handleFd(socket);
         return fd === null ? null : (peerCredentials(fd)?.uid ?? null);
       },
     });

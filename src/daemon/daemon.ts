@@ -7,6 +7,7 @@ import type { Spawner } from '../spawn/types.js';
 import type { CarriedService } from './handover-channel.js';
 import { assignInheritedFds, type InheritedFd } from './inherited-fds.js';
 import { dropInheritedFd, restoreCarried, serveInheritedFds } from './inherit.js';
+import type { AcceptAddon } from '../listen/native-accept.js';
 import { ServiceRunner } from './service-runner.js';
 import { createSharedLimits, type SharedLimits } from './shared-limits.js';
 import { describeService, type DaemonStatus, type ServiceState } from './state.js';
@@ -17,6 +18,8 @@ export interface DaemonOptions {
   readonly log: EventLog;
   readonly killGraceMs: number;
   readonly peerCredentials: (fd: number) => PeerCredentials | null;
+  /** Accept in the native addon instead of net.Server (with the native spawner); default null. */
+  readonly nativeAccept?: AcceptAddon | null;
   /** The daemon-wide cap on running handlers (`--max-connections`); null: none. */
   readonly maxConnections?: number | null;
   readonly now?: () => number;
@@ -119,6 +122,7 @@ export class Daemon {
       log: this.log,
       now: this.now,
       peerCredentials: this.options.peerCredentials,
+      nativeAccept: this.options.nativeAccept ?? null,
       shared: this.shared,
     });
   }

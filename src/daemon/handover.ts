@@ -1,6 +1,6 @@
 import { spawn, type ChildProcess, type StdioOptions } from 'node:child_process';
 import { rename, unlink } from 'node:fs/promises';
-import type { Server, Socket } from 'node:net';
+import type { Socket } from 'node:net';
 import type { ListenAddress } from '../config/types.js';
 import { formatListenAddress } from '../listen/address.js';
 import type { Daemon } from './daemon.js';
@@ -121,7 +121,7 @@ function collectListeners(daemon: Daemon): Passed[] {
   return [...daemon.runners.values()].flatMap((runner) =>
     runner.boundListeners.flatMap((listener) => {
       const index = runner.spec.listen.findIndex((a) => isSameAddress(a, listener.address));
-      const fd = serverFd(listener.server);
+      const { fd } = listener;
       return index === -1 || fd === null
         ? []
         : [{ fd, name: formatFdName(runner.spec.name, index) }];
@@ -131,11 +131,6 @@ function collectListeners(daemon: Daemon): Passed[] {
 
 function isSameAddress(a: ListenAddress, b: ListenAddress): boolean {
   return JSON.stringify(a) === JSON.stringify(b);
-}
-
-function serverFd(server: Server): number | null {
-  const handle = (server as unknown as { _handle?: { fd?: unknown } })._handle;
-  return typeof handle?.fd === 'number' && handle.fd >= 0 ? handle.fd : null;
 }
 
 function startSuccessor(passed: readonly Passed[]): Successor {
@@ -179,10 +174,8 @@ async function stopAccepting(daemon: Daemon): Promise<Closed[]> {
   const closed: Closed[] = [];
   for (const runner of daemon.runners.values()) {
     runner.closeQueue();
-    for (const { address, server } of runner.boundListeners) {
-      const info = server.address();
-      const port = typeof info === 'object' && info !== null ? info.port : undefined;
-      closed.push({ runner, address, port });
+    for (const { address, port } of runner.boundListeners) {
+      closed.push({ runner, address, port: port ?? undefined });
     }
   }
   await Promise.all([...daemon.runners.values()].map((r) => r.closeListeners({ keepPath: true })));

@@ -1,4 +1,3 @@
-import type { Socket } from 'node:net';
 import {
   describeConnection,
   startHandler,
@@ -14,6 +13,7 @@ import type { SlotsInput } from '../limits/checks.js';
 import { describeQueueTimeout } from '../limits/queue.js';
 import { createRefuseCounters, type RefuseReason } from '../limits/reasons.js';
 import { sourceKeyOf } from '../limits/source-key.js';
+import type { IncomingConnection } from '../listen/incoming.js';
 import type { EventLog } from '../log/events.js';
 import type { Spawner } from '../spawn/types.js';
 import { HandlerQueue, type QueuedConnection } from './handler-queue.js';
@@ -95,8 +95,8 @@ export class ServiceAdmission {
   }
 
   /** The path of one accepted connection (`n` numbers it). Never throws. */
-  accept(socket: Socket, listener: ListenAddress, n: number): void {
-    const accepted = describeConnection(this.deps, socket, listener, n);
+  accept(incoming: IncomingConnection, listener: ListenAddress, n: number): void {
+    const accepted = describeConnection(this.deps, incoming, listener, n);
     if (accepted === null) {
       this.deps.counters.spawnFailed += 1;
       return;
@@ -132,7 +132,7 @@ export class ServiceAdmission {
         peer: formatPeer(accepted.peer),
         waitedMs: Math.round(now - enqueuedAt),
       });
-      accepted.socket.destroy();
+      accepted.incoming.close();
     }
     return dropped.length;
   }

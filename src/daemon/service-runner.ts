@@ -1,4 +1,3 @@
-import type { Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import type { RunningHandler } from '../accept/accept-connection.js';
 import type { PeerCredentials } from '../accept/peer.js';
@@ -11,6 +10,8 @@ import {
   type BoundListener,
   type CloseOptions,
 } from '../listen/listener.js';
+import type { AcceptAddon, ListenerEvents } from '../listen/native-accept.js';
+import { formatListenAddress } from '../listen/address.js';
 import type { Spawner } from '../spawn/types.js';
 import type { RefuseReason } from '../limits/reasons.js';
 import { ServiceAdmission } from './service-admission.js';
@@ -22,6 +23,8 @@ export interface RunnerDeps {
   readonly log: EventLog;
   readonly now: () => number;
   readonly peerCredentials: (fd: number) => PeerCredentials | null;
+  /** Accept in the native addon instead of in net.Server (default null: net.Server). */
+  readonly nativeAccept?: AcceptAddon | null;
   /**
    * The daemon-wide handler table, global cap and load average, shared by every runner of one
    * daemon (createSharedLimits({ globalMax })). Default: a table of this runner's own.
@@ -86,12 +89,7 @@ export class ServiceRunner {
   async bind(): Promise<void> {
     for (const address of this.spec.listen) {
       try {
-        const listener = await bindListener(address, this.spec.socket, (socket) =>
-          this.onConnection(socket, listener.address),
-        );
-        this.watchAcceptErrors(listener);
-        this.listeners.push(listener);
-        this.log.log('info', 'listen', { address: listener.bound });
+        await this.addListener(address);
       } catch (error) {
         await this.closeListeners();
         throw error;
@@ -131,12 +129,18 @@ export class ServiceRunner {
     address: ListenAddress,
     options: BindOptions & { readonly fd?: number } = {},
   ): Promise<BoundListener> {
-    const onConnection = (socket: Socket): void => this.onConnection(socket, address);
+    const events: ListenerEvents = {
+      onConnection: (incoming) => {
+        this.counters.accepted += 1;
+        this.admission.accept(incoming, address, this.counters.accepted);
+      },
+      onError: (error) => this.reportAcceptError(address, error),
+    };
+    const accept = { nativeAccept: this.deps.nativeAccept ?? null };
     const listener =
       options.fd === undefined
-        ? await bindListener(address, this.spec.socket, onConnection, options)
-        : await adoptListener(address, this.spec.socket, options.fd, onConnection);
-    this.watchAcceptErrors(listener);
+        ? await bindListener(address, this.spec.socket, events, { ...options, ...accept })
+        : await adoptListener(address, this.spec.socket, options.fd, events, accept);
     this.listeners.push(listener);
     this.log.log('info', 'listen', {
       address: listener.bound,
@@ -160,18 +164,12 @@ export class ServiceRunner {
     this.admission.adopt(handler);
   }
 
-  private onConnection(socket: Socket, address: BoundListener['address']): void {
-    this.counters.accepted += 1;
-    this.admission.accept(socket, address, this.counters.accepted);
-  }
-
-  private watchAcceptErrors(listener: BoundListener): void {
-    listener.server.on('error', (error: NodeJS.ErrnoException) => {
-      this.log.log('error', 'accept-failed', {
-        address: listener.bound,
-        code: error.code ?? 'EUNKNOWN',
-        error: error.message,
-      });
+  private reportAcceptError(address: ListenAddress, error: NodeJS.ErrnoException): void {
+    const listener = this.listeners.find((l) => l.address === address);
+    this.log.log('error', 'accept-failed', {
+      address: listener?.bound ?? formatListenAddress(address),
+      code: error.code ?? 'EUNKNOWN',
+      error: error.message,
     });
   }
 }

@@ -1,9 +1,11 @@
 import { chmodSync, chownSync, lstatSync, renameSync, unlinkSync } from 'node:fs';
-import { createServer, type Server, type Socket } from 'node:net';
+import { createServer, type Server } from 'node:net';
 import { basename, dirname, join } from 'node:path';
 import type { ListenAddress, SocketSpec } from '../config/types.js';
 import { ExitCode, FatalError, describeSystemError } from '../errors.js';
 import { formatListenAddress } from './address.js';
+import { AcceptedSocket, handleFd, isWildcardHost } from './incoming.js';
+import { acceptNatively, type AcceptAddon, type ListenerEvents } from './native-accept.js';
 import { probeSocketPath, removeOwnedSocket } from './unix-path.js';
 
 export interface CloseOptions {
@@ -18,9 +20,29 @@ export interface BoundListener {
   readonly socket: SocketSpec;
   /** What was really bound (port 0 resolved), as the readiness line shows it. */
   readonly bound: string;
-  readonly server: Server;
+  /** The TCP port really bound (port 0 resolved); null for Unix. */
+  readonly port: number | null;
+  /** The listening socket's fd (what a hand-over passes on); null if Node shows none. */
+  readonly fd: number | null;
   /** Stops accepting; removes a Unix path this listener created unless `keepPath`. */
   close(options?: CloseOptions): Promise<void>;
+}
+
+export interface AcceptOptions {
+  /**
+   * Accept in the native addon (no net.Socket per connection; see native-accept.ts) instead of
+   * in the net.Server that bound the socket. Default null: the net.Server accepts.
+   */
+  readonly nativeAccept?: AcceptAddon | null;
+}
+
+/** A net.Server listening, before its connections are routed anywhere. */
+interface Listening {
+  readonly server: Server;
+  readonly bound: string;
+  readonly port: number | null;
+  /** A Unix path this listener put in place (removed at close while it is still ours). */
+  readonly path: string | null;
 }
 
 export interface BindOptions {
@@ -43,19 +65,21 @@ let tempCounter = 0;
 export async function bindListener(
   address: ListenAddress,
   socket: SocketSpec,
-  onConnection: (socket: Socket) => void,
-  options: BindOptions = {},
+  events: ListenerEvents,
+  options: BindOptions & AcceptOptions = {},
 ): Promise<BoundListener> {
-  const server = makeServer(socket, onConnection);
+  const server = makeServer(socket);
+  let listening: Listening;
   try {
-    if (address.kind === 'tcp') return await bindTcp(server, address, socket, options.port);
-    if (address.abstract) return await bindAbstract(server, address, socket);
-    return await bindUnixPath(server, address, socket, options.replace === true);
+    if (address.kind === 'tcp') listening = await bindTcp(server, address, socket, options.port);
+    else if (address.abstract) listening = await bindAbstract(server, address, socket);
+    else listening = await bindUnixPath(server, address, socket, options.replace === true);
   } catch (error) {
     server.close();
     if (error instanceof FatalError) throw error;
     throw bindFailure(address, describeSystemError(error));
   }
+  return startAccepting(listening, address, socket, events, options.nativeAccept ?? null);
 }
 
 /**
@@ -68,9 +92,10 @@ export async function adoptListener(
   address: ListenAddress,
   socket: SocketSpec,
   fd: number,
-  onConnection: (socket: Socket) => void,
+  events: ListenerEvents,
+  options: AcceptOptions = {},
 ): Promise<BoundListener> {
-  const server = makeServer(socket, onConnection);
+  const server = makeServer(socket);
   try {
     await listen(server, { fd, backlog: socket.backlog });
   } catch (error) {
@@ -85,20 +110,64 @@ export async function adoptListener(
     throw adoptFailure(address, fd, `it is ${what}`);
   }
   const bound = isTcp ? formatTcp(info.address, info.port) : formatListenAddress(address);
-  if (address.kind === 'tcp' || address.abstract) {
-    return { address, socket, bound, server, close: () => closeServer(server) };
-  }
-  return { address, socket, bound, server, close: closeUnix(server, address.path) };
+  const path = address.kind === 'unix' && !address.abstract ? address.path : null;
+  const port = isTcp ? info.port : null;
+  const listening = { server, bound, port, path };
+  return startAccepting(listening, address, socket, events, options.nativeAccept ?? null);
 }
 
-function makeServer(socket: SocketSpec, onConnection: (socket: Socket) => void): Server {
-  const server = createServer({
+function makeServer(socket: SocketSpec): Server {
+  return createServer({
     pauseOnConnect: true,
     noDelay: socket.noDelay,
     keepAlive: socket.keepAlive,
   });
-  server.on('connection', onConnection);
-  return server;
+}
+
+/**
+ * Routes a listening socket's connections to `events`: through its net.Server, or through the
+ * addon (which takes its own copy of the fd; the server is closed, the socket stays bound).
+ * Runs in the same tick as the listen completed: no connection event is missed.
+ */
+async function startAccepting(
+  listening: Listening,
+  address: ListenAddress,
+  spec: SocketSpec,
+  events: ListenerEvents,
+  addon: AcceptAddon | null,
+): Promise<BoundListener> {
+  const { server, bound, port, path } = listening;
+  const removePath = path === null ? () => undefined : removeLaterIfOurs(path);
+  const serverFd = handleFd(server);
+  if (addon === null || serverFd === null) {
+    server.on('connection', (socket) => events.onConnection(new AcceptedSocket(socket, address)));
+    server.on('error', (error) => events.onError(error));
+    const close = async (options: CloseOptions = {}): Promise<void> => {
+      await closeServer(server);
+      if (options.keepPath !== true) removePath();
+    };
+    return { address, socket: spec, bound, port, fd: serverFd, close };
+  }
+  const watch = acceptNatively(addon, serverFd, address, spec, localEndOf(server, address), events);
+  await closeServer(server);
+  const close = (options: CloseOptions = {}): Promise<void> => {
+    watch.stop();
+    if (options.keepPath !== true) removePath();
+    return Promise.resolve();
+  };
+  return { address, socket: spec, bound, port, fd: watch.fd, close };
+}
+
+/** A TCP listener's one local end, or null when it has many (a wildcard) or is Unix. */
+function localEndOf(
+  server: Server,
+  address: ListenAddress,
+): { address: string; port: number } | null {
+  if (address.kind !== 'tcp' || isWildcardHost(address.host)) return null;
+  const info = server.address();
+  return typeof info === 'object' && info !== null
+    ? { address: info.address, port: info.port }
+    : null;
 }
 
 function matchesPort(address: ListenAddress, info: ReturnType<Server['address']>): boolean {
@@ -125,7 +194,7 @@ async function bindTcp(
   address: ListenAddress & { kind: 'tcp' },
   socket: SocketSpec,
   port: number | undefined,
-): Promise<BoundListener> {
+): Promise<Listening> {
   await listen(server, {
     port: address.port === 0 && port !== undefined ? port : address.port,
     backlog: socket.backlog,
@@ -133,11 +202,8 @@ async function bindTcp(
     ...(address.host === null ? {} : { host: address.host }),
   });
   const info = server.address();
-  const bound =
-    typeof info === 'object' && info !== null
-      ? formatTcp(info.address, info.port)
-      : formatListenAddress(address);
-  return { address, socket, bound, server, close: () => closeServer(server) };
+  if (typeof info !== 'object' || info === null) throw new Error('a TCP server with no address');
+  return { server, bound: formatTcp(info.address, info.port), port: info.port, path: null };
 }
 
 function formatTcp(host: string, port: number): string {
@@ -148,10 +214,9 @@ async function bindAbstract(
   server: Server,
   address: ListenAddress & { kind: 'unix' },
   socket: SocketSpec,
-): Promise<BoundListener> {
+): Promise<Listening> {
   await listen(server, { path: `\0${address.path}`, backlog: socket.backlog });
-  const bound = formatListenAddress(address);
-  return { address, socket, bound, server, close: () => closeServer(server) };
+  return { server, bound: formatListenAddress(address), port: null, path: null };
 }
 
 async function bindUnixPath(
@@ -159,7 +224,7 @@ async function bindUnixPath(
   address: ListenAddress & { kind: 'unix' },
   spec: SocketSpec,
   replace: boolean,
-): Promise<BoundListener> {
+): Promise<Listening> {
   const { path } = address;
   const state = await probeSocketPath(path);
   if (state === 'live-socket' && !replace)
@@ -189,24 +254,23 @@ async function bindUnixPath(
     }
     throw error;
   }
-  const bound = formatListenAddress(address);
-  return { address, socket: spec, bound, server, close: closeUnix(server, path) };
+  return { server, bound: formatListenAddress(address), port: null, path };
 }
 
 /**
- * The close of a Unix path listener: Node only unlinks the temporary name it bound (already
- * renamed away), so the path is ours to remove, and only while it is still our socket file.
+ * What closing a Unix path listener does to the path: Node only unlinks the temporary name it
+ * bound (already renamed away), so the path is ours to remove, and only while it is still the
+ * socket file that is there now.
  */
-function closeUnix(server: Server, path: string): (options?: CloseOptions) => Promise<void> {
+function removeLaterIfOurs(path: string): () => void {
   let inode: number | null = null;
   try {
     inode = lstatSync(path).ino;
   } catch {
     // no file: nothing of ours to remove later
   }
-  return async (options = {}) => {
-    await closeServer(server);
-    if (options.keepPath !== true && inode !== null) removeOwnedSocket(path, inode);
+  return () => {
+    if (inode !== null) removeOwnedSocket(path, inode);
   };
 }
 

@@ -100,6 +100,30 @@ export interface GroupEntry {
   readonly name: string;
 }
 
+export interface NativeAcceptOptions {
+  /** A TCP listener (else Unix: no addresses). */
+  readonly tcp: boolean;
+  readonly noDelay: boolean;
+  readonly keepAlive: boolean;
+  /** getsockname(2) per connection: a wildcard listener's local end differs per connection. */
+  readonly localEnds: boolean;
+}
+
+/**
+ * One accepted connection, its fd the callee's: addresses null for a Unix listener, the local
+ * end null unless `localEnds`. Called in the accept loop: the next accept4 waits for its return.
+ */
+export type NativeConnectionCallback = (
+  fd: number,
+  remoteAddress: string | null,
+  remotePort: number | null,
+  localAddress: string | null,
+  localPort: number | null,
+) => void;
+
+/** accept4 failed (EMFILE...): accepting pauses 100 ms, connections stay in the backlog. */
+export type NativeAcceptErrorCallback = (error: Error & { code: string }) => void;
+
 /** The functions of build/Release/socketeer_native.node (native/addon.c). */
 export interface NativeAddon {
   /**
@@ -115,6 +139,18 @@ export interface NativeAddon {
   /** A string is a name, a number an id; null when there is no such user. */
   lookupUser(nameOrId: string | number): UserEntry | null;
   lookupGroup(nameOrId: string | number): GroupEntry | null;
+  /**
+   * Polls the listening socket `fd` and accepts its connections (native/accept.c). Returns the
+   * watch's own duplicate of `fd` (the caller may close `fd`). Throws a system error.
+   */
+  acceptStart(
+    fd: number,
+    options: NativeAcceptOptions,
+    onConnection: NativeConnectionCallback,
+    onError: NativeAcceptErrorCallback,
+  ): number;
+  /** Ends the watch whose fd `acceptStart` returned, and closes that fd; false if none. Once. */
+  acceptStop(fd: number): boolean;
 }
 
 export type NativeAddonProbe =
@@ -129,6 +165,8 @@ const functionNames = [
   'groupList',
   'lookupUser',
   'lookupGroup',
+  'acceptStart',
+  'acceptStop',
 ];
 
 let cached: NativeAddonProbe | undefined;

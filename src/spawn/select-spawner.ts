@@ -12,6 +12,8 @@ export interface SelectedSpawner {
   readonly spawner: Spawner;
   /** SO_PEERCRED of an accepted Unix connection; null where it cannot be read. */
   readonly peerCredentials: (fd: number) => PeerCredentials | null;
+  /** With the native spawner: the addon, which also accepts the connections; else null. */
+  readonly nativeAccept: NativeAddon | null;
   /** Why the native spawner is not in use, when it is not. */
   readonly note: string | null;
 }
@@ -19,13 +21,15 @@ export interface SelectedSpawner {
 /**
  * Picks the spawner: `auto` takes the native one when its addon is built, `native` insists on
  * it (exit 100 when it is not there), `portable` takes child_process. Peer credentials come
- * from the addon whenever it loads, whichever spawner starts the handlers.
+ * from the addon whenever it loads, whichever spawner starts the handlers; the addon accepts the
+ * connections only with the native spawner (`portable` is all Node: net.Server accepts).
  */
 export function selectSpawner(choice: SpawnerChoice): SelectedSpawner {
   const probe = probeNativeAddon();
   const peerCredentials = probe.addon === null ? () => null : readCredentialsWith(probe.addon);
   if (choice !== 'portable' && probe.addon !== null) {
-    return { spawner: createNativeSpawner(probe.addon), peerCredentials, note: null };
+    const spawner = createNativeSpawner(probe.addon);
+    return { spawner, peerCredentials, nativeAccept: probe.addon, note: null };
   }
   if (choice === 'native') {
     throw new FatalError(
@@ -36,6 +40,7 @@ export function selectSpawner(choice: SpawnerChoice): SelectedSpawner {
   return {
     spawner: portableSpawner,
     peerCredentials,
+    nativeAccept: null,
     note: probe.reason ?? 'portable spawner chosen',
   };
 }

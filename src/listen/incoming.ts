@@ -1,0 +1,120 @@
+import { closeSync } from 'node:fs';
+import { Socket } from 'node:net';
+import type { ListenAddress } from '../config/types.js';
+
+/** The two ends of a connection as accept(2) or the socket reports them (Unix: none). */
+export interface SocketEnds {
+  readonly localAddress?: string | undefined;
+  readonly localPort?: number | undefined;
+  readonly remoteAddress?: string | undefined;
+  readonly remotePort?: number | undefined;
+}
+
+/**
+ * An accepted connection no byte of which has been read: the fd a handler gets as 0 and 1, its
+ * ends, and the ways the daemon lets go of its own copy.
+ */
+export interface IncomingConnection {
+  /** null: Node's socket had no fd (the caller logs it and closes the connection). */
+  readonly fd: number | null;
+  readonly ends: SocketEnds;
+  /** Closes the daemon's copy at once, unread (after a spawn: the handler has its own). */
+  close(): void;
+  /**
+   * Hands `text` to the kernel, then closes (the onLimit banner). Never waits on the peer, so a
+   * refused peer holds no fd.
+   */
+  closeAfter(text: string): void;
+}
+
+/** A connection accepted by the native addon: a bare fd, blocking, close-on-exec. */
+export class AcceptedFd implements IncomingConnection {
+  constructor(
+    readonly fd: number,
+    readonly ends: SocketEnds,
+  ) {}
+
+  close(): void {
+    try {
+      closeSync(this.fd);
+    } catch {
+      // EBADF would be a bug here; nothing a peer can cause
+    }
+  }
+
+  closeAfter(text: string): void {
+    // the slow path (refusals with a banner): a write-only socket over the fd, which it closes
+    let socket: Socket;
+    try {
+      socket = new Socket({ fd: this.fd, readable: false, writable: true });
+    } catch {
+      this.close();
+      return;
+    }
+    closeSocketAfter(socket, text);
+  }
+}
+
+/** A connection accepted by a net.Server (`pauseOnConnect`: nothing is read). */
+export class AcceptedSocket implements IncomingConnection {
+  readonly fd: number | null;
+  readonly ends: SocketEnds;
+
+  constructor(
+    private readonly socket: Socket,
+    listener: ListenAddress,
+  ) {
+    socket.on('error', () => {
+      // a reset from a peer that left before its handler started: nothing to do
+    });
+    this.fd = handleFd(socket);
+    this.ends = socketEnds(socket, listener);
+  }
+
+  close(): void {
+    this.socket.destroy();
+  }
+
+  closeAfter(text: string): void {
+    closeSocketAfter(this.socket, text);
+  }
+}
+
+function closeSocketAfter(socket: Socket, text: string): void {
+  socket.on('error', () => socket.destroy());
+  socket.end(text, () => socket.destroy());
+}
+
+/** Local ends of listeners bound to one address: the same for every connection they accept. */
+const knownLocalEnds = new WeakMap<ListenAddress, { address: string; port: number }>();
+
+/**
+ * The socket's two ends. A listener on one address (not a wildcard) has one local end, learnt
+ * from its first connection: later ones skip the getsockname(2) that asking the socket costs.
+ */
+function socketEnds(socket: Socket, listener: ListenAddress): SocketEnds {
+  if (listener.kind !== 'tcp' || listener.host === null || isWildcardHost(listener.host))
+    return socket;
+  let local = knownLocalEnds.get(listener);
+  if (local === undefined) {
+    local = { address: socket.localAddress ?? '', port: socket.localPort ?? 0 };
+    knownLocalEnds.set(listener, local);
+  }
+  return {
+    localAddress: local.address,
+    localPort: local.port,
+    remoteAddress: socket.remoteAddress,
+    remotePort: socket.remotePort,
+  };
+}
+
+/** Whether a TCP listener's host accepts on every address (its local end varies). */
+export function isWildcardHost(host: string | null): boolean {
+  return host === null || host === '0.0.0.0' || host === '::';
+}
+
+/** The OS fd of a socket or server (Node keeps it on the internal handle). */
+export function handleFd(socketOrServer: object): number | null {
+  const handle = (socketOrServer as { _handle?: { fd?: unknown } })._handle;
+  return typeof handle?.fd === 'number' && handle.fd >= 0 ? handle.fd : null;
+}

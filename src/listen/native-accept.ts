@@ -1,0 +1,64 @@
+import type { ListenAddress, SocketSpec } from '../config/types.js';
+import type { NativeAddon } from '../spawn/native-addon.js';
+import { AcceptedFd, type IncomingConnection } from './incoming.js';
+
+/** The part of the native addon that accepts connections (native/accept.c). */
+export type AcceptAddon = Pick<NativeAddon, 'acceptStart' | 'acceptStop'>;
+
+export interface ListenerEvents {
+  /** A connection, unread; its fd is the callee's to close. */
+  onConnection(incoming: IncomingConnection): void;
+  /** accept(2) failed (EMFILE...); the listener goes on. */
+  onError(error: NodeJS.ErrnoException): void;
+}
+
+/** A listening socket whose connections the addon accepts. */
+export interface NativeAcceptWatch {
+  /** The watch's own fd for the listening socket (the one a hand-over passes on). */
+  readonly fd: number;
+  /** Stops accepting and closes `fd`; later calls do nothing. */
+  stop(): void;
+}
+
+/**
+ * Accepts on the listening socket `listenFd` in the addon: one JS call per connection with its
+ * fd and addresses, no net.Socket. The watch takes its own duplicate of the
+ * fd; the caller closes `listenFd` (its net.Server) when it likes. `localEnd`: a listener on
+ * one address has one local end, given here; null (a wildcard) asks the kernel per connection.
+ */
+export function acceptNatively(
+  addon: AcceptAddon,
+  listenFd: number,
+  address: ListenAddress,
+  spec: SocketSpec,
+  localEnd: { readonly address: string; readonly port: number } | null,
+  events: ListenerEvents,
+): NativeAcceptWatch {
+  const tcp = address.kind === 'tcp';
+  const options = { tcp, noDelay: spec.noDelay, keepAlive: spec.keepAlive, localEnds: !localEnd };
+  const fd = addon.acceptStart(
+    listenFd,
+    options,
+    (connFd, remoteAddress, remotePort, localAddress, localPort) => {
+      const ends = tcp
+        ? {
+            remoteAddress: remoteAddress ?? '',
+            remotePort: remotePort ?? 0,
+            localAddress: localEnd?.address ?? localAddress ?? '',
+            localPort: localEnd?.port ?? localPort ?? 0,
+          }
+        : {};
+      events.onConnection(new AcceptedFd(connFd, ends));
+    },
+    (error) => events.onError(error),
+  );
+  let stopped = false;
+  return {
+    fd,
+    stop: () => {
+      if (stopped) return;
+      stopped = true;
+      addon.acceptStop(fd);
+    },
+  };
+}

@@ -1,0 +1,236 @@
+import { spawnSync } from 'node:child_process';
+import { once } from 'node:events';
+import { closeSync, readlinkSync, writeSync } from 'node:fs';
+import { connect, createServer, type Server, type Socket } from 'node:net';
+import t from 'tap';
+import { handleFd } from '../../src/listen/incoming.js';
+import { loadNativeAddon } from '../../src/spawn/native-addon.js';
+import {
+  DaemonUnderTest,
+  cleanEnv,
+  exchange,
+  isEvent,
+  makeConfDir,
+  withDeadline,
+} from '../helpers/daemon.js';
+
+const addon = loadNativeAddon();
+const noAddon = addon === null ? 'the native addon is not built' : false;
+const hasPython = spawnSync('python3', ['-c', '']).status === 0;
+
+interface Accepted {
+  fd: number;
+  remoteAddress: string | null;
+  remotePort: number | null;
+  localAddress: string | null;
+  localPort: number | null;
+}
+
+async function listening(server: Server, options: object): Promise<number> {
+  server.listen(options);
+  await once(server, 'listening');
+  const fd = handleFd(server);
+  if (fd === null) throw new Error('the server has no fd');
+  return fd;
+}
+
+/** Starts the addon's accept loop on `server`'s socket; the connections land in `accepted`. */
+function acceptOn(serverFd: number, tcp: boolean, localEnds: boolean) {
+  const accepted: Accepted[] = [];
+  const errors: Error[] = [];
+  let wake: () => void = () => {};
+  const fd = addon!.acceptStart(
+    serverFd,
+    { tcp, noDelay: false, keepAlive: false, localEnds },
+    (connFd, remoteAddress, remotePort, localAddress, localPort) => {
+      accepted.push({ fd: connFd, remoteAddress, remotePort, localAddress, localPort });
+      wake();
+    },
+    (error) => errors.push(error),
+  );
+  const next = (): Promise<Accepted> =>
+    withDeadline(
+      new Promise<Accepted>((resolve) => {
+        const take = (): void => {
+          const item = accepted.shift();
+          if (item) resolve(item);
+          else wake = take;
+        };
+        take();
+      }),
+      5000,
+      'an accepted connection',
+    );
+  return { fd, next, errors };
+}
+
+function readAll(socket: Socket): Promise<string> {
+  let text = '';
+  socket.setEncoding('utf8').on('data', (c: string) => (text += c));
+  return new Promise((resolve) => socket.on('end', () => resolve(text)));
+}
+
+t.test(
+  'the addon accepts: each connection is an fd with its addresses',
+  { skip: noAddon },
+  async (t) => {
+    const server = createServer();
+    t.teardown(() => server.close());
+    const serverFd = await listening(server, { host: '127.0.0.1', port: 0 });
+    const { port } = server.address() as { port: number };
+    const watch = acceptOn(serverFd, true, true);
+    t.not(watch.fd, serverFd, 'the watch holds its own copy of the listening socket');
+    server.close(); // Node's copy goes; the socket stays bound through the watch's
+
+    const client = connect(port, '127.0.0.1');
+    const reply = readAll(client);
+    await once(client, 'connect');
+    const got = await watch.next();
+    t.same(
+      { ...got, fd: typeof got.fd },
+      {
+        fd: 'number',
+        remoteAddress: '127.0.0.1',
+        remotePort: client.localPort,
+        localAddress: '127.0.0.1',
+        localPort: port,
+      },
+    );
+    writeSync(got.fd, 'straight to the fd\n');
+    closeSync(got.fd);
+    t.equal(await reply, 'straight to the fd\n');
+
+    t.equal(addon!.acceptStop(watch.fd), true);
+    t.equal(addon!.acceptStop(watch.fd), false, 'a second stop finds no watch');
+    t.same(watch.errors, []);
+    const refused = connect(port, '127.0.0.1');
+    const [error] = (await once(refused, 'error')) as [NodeJS.ErrnoException];
+    t.equal(error.code, 'ECONNREFUSED', 'stop closed the last copy of the listening socket');
+  },
+);
+
+t.test(
+  'a dual-stack wildcard gives mapped IPv4 peers and asks for the local end',
+  { skip: noAddon },
+  async (t) => {
+    const server = createServer();
+    t.teardown(() => server.close());
+    const serverFd = await listening(server, { host: '::', port: 0, ipv6Only: false });
+    const { port } = server.address() as { port: number };
+    const wildcard = acceptOn(serverFd, true, true);
+    t.teardown(() => addon!.acceptStop(wildcard.fd));
+    server.close();
+    const client = connect(port, '127.0.0.1');
+    client.on('error', () => {});
+    await once(client, 'connect');
+    const got = await wildcard.next();
+    t.same(
+      [got.remoteAddress, got.remotePort, got.localAddress, got.localPort],
+      ['::ffff:127.0.0.1', client.localPort, '::ffff:127.0.0.1', port],
+    );
+    closeSync(got.fd);
+    client.destroy();
+  },
+);
+
+t.test('a Unix listener gives no addresses', { skip: noAddon }, async (t) => {
+  // abstract: closing Node's server would unlink a path it bound
+  const path = `\0socketeer-accept-test-${process.pid}`;
+  const server = createServer();
+  const watch = acceptOn(await listening(server, { path }), false, true);
+  t.teardown(() => addon!.acceptStop(watch.fd));
+  server.close();
+  const client = connect(path);
+  const reply = readAll(client);
+  const got = await watch.next();
+  t.same(
+    [got.remoteAddress, got.remotePort, got.localAddress, got.localPort],
+    [null, null, null, null],
+  );
+  t.match(readlinkSync(`/proc/self/fd/${got.fd}`), /^socket:\[\d+\]$/);
+  writeSync(got.fd, 'unix\n');
+  closeSync(got.fd);
+  t.equal(await reply, 'unix\n');
+});
+
+// getsockopt on the handler's own fd 0: what the handler really got
+const sockoptScript = [
+  'import socket',
+  's = socket.socket(fileno=0)',
+  'nd = s.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY)',
+  'ka = s.getsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE)',
+  'print(f"noDelay={int(bool(nd))} keepAlive={int(bool(ka))}", flush=True)',
+].join('\n');
+
+for (const spawner of ['native', 'portable'] as const) {
+  t.test(
+    `socket.noDelay and socket.keepAlive reach the handler's socket (${spawner} spawner)`,
+    {
+      skip:
+        (spawner === 'native' && noAddon) ||
+        (hasPython ? false : 'needs python3 to read the options from inside a handler'),
+    },
+    async (t) => {
+      const exec = ['python3', '-c', sockoptScript];
+      const conf = makeConfDir({
+        'plain.json': { listen: 'tcp:127.0.0.1:0', exec },
+        'both.json': {
+          listen: 'tcp:127.0.0.1:0',
+          exec,
+          socket: { noDelay: true, keepAlive: true },
+        },
+      });
+      t.teardown(conf.cleanup);
+      const daemon = await DaemonUnderTest.start(conf.confDir, ['--spawner', spawner]);
+      t.teardown(() => daemon.stop());
+      t.equal((await exchange(daemon.tcp('plain'), null)).toString(), 'noDelay=0 keepAlive=0\n');
+      t.equal((await exchange(daemon.tcp('both'), null)).toString(), 'noDelay=1 keepAlive=1\n');
+    },
+  );
+}
+
+t.test(
+  'out of fds with the native accept: accept(2) waits, every connection is served after',
+  { skip: noAddon },
+  async (t) => {
+    const conf = makeConfDir({ 'hold.json': { listen: 'tcp:127.0.0.1:0', exec: ['cat'] } });
+    t.teardown(conf.cleanup);
+    // RLIMIT_NOFILE 64: each running `cat` holds the daemon's pidfd and stderr pipe
+    const daemon = await DaemonUnderTest.start(conf.confDir, ['--spawner', 'native'], cleanEnv(), [
+      'prlimit',
+      '--nofile=64:64',
+      '--',
+    ]);
+    t.teardown(() => daemon.stop());
+    const { host, port } = daemon.tcp('hold');
+    const clients = Array.from({ length: 80 }, (_, i) => {
+      const socket = connect(port, host);
+      socket.on('error', () => {});
+      socket.write(`${i}\n`);
+      return { socket, reply: readAll(socket) };
+    });
+    t.teardown(() => clients.forEach((c) => c.socket.destroy()));
+    const exhausted = await daemon.waitForLog(isEvent('accept-failed', 'hold'), 15000);
+    t.match(exhausted, {
+      level: 'error',
+      code: 'EMFILE',
+      address: `tcp:${host}:${port}`,
+      error: 'accept: too many open files (EMFILE)',
+    });
+    const running = daemon.records.filter(isEvent('accept', 'hold')).length;
+    t.ok(running > 0 && running < 80, `${running} served, the rest wait in the backlog`);
+    for (const c of clients) c.socket.end();
+    const replies = await withDeadline(
+      Promise.all(clients.map((c) => c.reply)),
+      30000,
+      'every reply',
+    );
+    t.same(
+      replies,
+      clients.map((_, i) => `${i}\n`),
+      'every connection was served, none dropped',
+    );
+    t.same(daemon.records.filter(isEvent('spawn-failed', 'hold')), [], 'no spawn ran out of fds');
+    t.equal(daemon.child.exitCode, null, 'the daemon is still running');
+  },
+);
