@@ -282,7 +282,9 @@ for (const { spawner, count } of floods) {
 }
 
 t.test('a failed spawn is logged, the connection closed, the daemon goes on', async (t) => {
-  const gone = join(makeConfDir({}).dir, 'gone');
+  const programs = makeConfDir({});
+  t.teardown(programs.cleanup);
+  const gone = join(programs.dir, 'gone');
   copyFileSync('/bin/true', gone);
   const noexec = `${gone}-noexec`;
   copyFileSync('/bin/true', noexec);
