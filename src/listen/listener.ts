@@ -5,7 +5,12 @@ import type { ListenAddress, SocketSpec } from '../config/types.js';
 import { ExitCode, FatalError, describeSystemError } from '../errors.js';
 import { formatListenAddress } from './address.js';
 import { AcceptedSocket, handleFd, isWildcardHost } from './incoming.js';
-import { acceptNatively, type AcceptAddon, type ListenerEvents } from './native-accept.js';
+import {
+  acceptNatively,
+  type AcceptAddon,
+  type ListenerEvents,
+  type NativeAcceptWatch,
+} from './native-accept.js';
 import { probeSocketPath, removeOwnedSocket } from './unix-path.js';
 
 export interface CloseOptions {
@@ -148,7 +153,15 @@ async function startAccepting(
     };
     return { address, socket: spec, bound, port, fd: serverFd, close };
   }
-  const watch = acceptNatively(addon, serverFd, address, spec, localEndOf(server, address), events);
+  let watch: NativeAcceptWatch;
+  try {
+    watch = acceptNatively(addon, serverFd, address, spec, localEndOf(server, address), events);
+  } catch (error) {
+    // the path stays: an inherited one may still be served by the predecessor; a stale socket
+    // file is replaced by the next bind
+    await closeServer(server);
+    throw bindFailure(address, describeSystemError(error));
+  }
   await closeServer(server);
   const close = (options: CloseOptions = {}): Promise<void> => {
     watch.stop();

@@ -3,7 +3,9 @@ import { once } from 'node:events';
 import { closeSync, readlinkSync, writeSync } from 'node:fs';
 import { connect, createServer, type Server, type Socket } from 'node:net';
 import t from 'tap';
+import { ExitCode, FatalError } from '../../src/errors.js';
 import { handleFd } from '../../src/listen/incoming.js';
+import { bindListener } from '../../src/listen/listener.js';
 import { loadNativeAddon } from '../../src/spawn/native-addon.js';
 import {
   DaemonUnderTest,
@@ -234,3 +236,35 @@ t.test(
     t.equal(daemon.child.exitCode, null, 'the daemon is still running');
   },
 );
+
+t.test('a listener the addon cannot take is a bind failure (exit 111)', async (t) => {
+  // the one thing not produced for real: fcntl(F_DUPFD) failing in acceptStart
+  const failing = {
+    acceptStart: (): number => {
+      throw Object.assign(new Error('fcntl: too many open files (EMFILE)'), { code: 'EMFILE' });
+    },
+    acceptStop: (): boolean => false,
+  };
+  const address = { kind: 'tcp', host: '127.0.0.1', port: 0 } as const;
+  const spec = {
+    mode: 0o666,
+    uid: null,
+    gid: null,
+    backlog: 16,
+    noDelay: false,
+    keepAlive: false,
+  };
+  const events = {
+    onConnection: () => t.fail('no connection'),
+    onError: () => t.fail('no error'),
+  };
+  const error = await bindListener(address, spec, events, { nativeAccept: failing }).then(
+    () => null,
+    (e: unknown) => e,
+  );
+  t.match(error, {
+    message: 'unable to bind tcp:127.0.0.1:0: too many open files (EMFILE)',
+    exitCode: ExitCode.temporary,
+  });
+  t.equal(error instanceof FatalError, true);
+});
