@@ -9,7 +9,7 @@
         "native/arena.c",
         "native/child.c",
         "native/exit-watch.c",
-        "native/fd-reserve.c",
+        "native/fds.c",
         "native/launch.c",
         "native/names.c",
         "native/orphans.c",

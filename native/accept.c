@@ -11,7 +11,7 @@
  * says to retry on are skipped; any other (EMFILE, ENFILE, ENOBUFS, ENOMEM...) goes to
  * onError(error) and accepting pauses for ACCEPT_PAUSE_MS, leaving the connections in the
  * kernel's backlog: no busy loop, and nothing dropped. No connection is taken unless the fd
- * reserve (fd-reserve.c) is whole, so the fds of its handler are there when it is spawned; while
+ * reserve (fds.c) is whole, so the fds of its handler are there when it is spawned; while
  * the reserve cannot be refilled, that counts as an EMFILE of accept.
  *
  * acceptStart(fd, options, onConnection, onError) duplicates `fd` (the caller closes its own copy when it

@@ -15,6 +15,7 @@
  *   lookupGroup(nameOrId)       accounts.c: { gid, name } | null
  *   acceptStart(fd, options, onAccepted), acceptStop(fd)
  *                               accept.c: accept4 on a listening socket, connections to JS
+ *   closeOnExecFrom(fd)         fds.c: inherited fds reach no handler
  *
  * The child, in order: setsid, signal dispositions to SIG_DFL, socket on fds 0 and 1 and the
  * stderr target on 2 (pipe, socket or /dev/null), every other fd close-on-exec (close_range,
@@ -101,7 +102,8 @@ static napi_value init(napi_env env, napi_value exports) {
       export_function(env, exports, "lookupUser", js_lookup_user, state) != 0 ||
       export_function(env, exports, "lookupGroup", js_lookup_group, state) != 0 ||
       export_function(env, exports, "acceptStart", js_accept_start, state) != 0 ||
-      export_function(env, exports, "acceptStop", js_accept_stop, state) != 0) {
+      export_function(env, exports, "acceptStop", js_accept_stop, state) != 0 ||
+      export_function(env, exports, "closeOnExecFrom", js_close_on_exec_from, state) != 0) {
     return NULL;
   }
   return exports;

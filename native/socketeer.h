@@ -121,7 +121,7 @@ struct addon_state {
   napi_async_cleanup_hook_handle cleanup;
   int use_vfork;          /* SOCKETEER_NATIVE_VFORK=1: the caller sleeps until the exec */
   int devnull_fd;         /* opened once, for stderr 'null'; -1 until then */
-  int reserve[FD_RESERVE]; /* fd-reserve.c: held while accepting, given up to a launch */
+  int reserve[FD_RESERVE]; /* fds.c: held while accepting, given up to a launch */
   int reserve_count;
   struct arena *free_arenas, *pending_arenas;
   size_t live_arenas;   /* acquired and not yet released */
@@ -168,9 +168,10 @@ int reap_in_background(struct orphans *orphans);
 int watch_exit(struct addon_state *state, int pidfd, struct arena *arena, napi_value callback);
 void stop_exit_watches(struct addon_state *state);
 
-/* fd-reserve.c */
+/* fds.c */
 int fd_reserve_fill(struct addon_state *state);
 int fd_reserve_release(struct addon_state *state);
+napi_value js_close_on_exec_from(napi_env env, napi_callback_info info);
 
 /* accept.c */
 napi_value js_accept_start(napi_env env, napi_callback_info info);

@@ -17,6 +17,7 @@ import {
 import { ExitCode, FatalError } from '../errors.js';
 import type { EventLog, LogEvent, LogFields, LogLevel } from '../log/events.js';
 import { createLogger, type LogFormat } from '../log/logger.js';
+import { loadNativeAddon } from '../spawn/native-addon.js';
 import { selectSpawner, type SpawnerChoice } from '../spawn/select-spawner.js';
 import { configDirFrom, loadOrFail } from './load-or-fail.js';
 
@@ -48,6 +49,8 @@ export async function runServe(args: ServeArgs): Promise<number> {
       ? null
       : await openTakeover(inheritance.handoverFd, handoverTimeoutMs);
   const selected = selectSpawner(args.spawner);
+  // fds inherited without close-on-exec (from a shell, a supervisor) must reach no handler
+  loadNativeAddon()?.closeOnExecFrom(3);
   const config = loadOrFail(configDirFrom(args.configDir), selected.spawner);
   const log = createLogger({ format: args.logFormat, level: args.logLevel });
   if (inheritance.problem !== null)

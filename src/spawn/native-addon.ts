@@ -151,6 +151,8 @@ export interface NativeAddon {
   ): number;
   /** Ends the watch whose fd `acceptStart` returned, and closes that fd; false if none. Once. */
   acceptStop(fd: number): boolean;
+  /** Marks every fd from `fd` up close-on-exec (fds the daemon inherited reach no handler). */
+  closeOnExecFrom(fd: number): void;
 }
 
 export type NativeAddonProbe =
@@ -167,6 +169,7 @@ const functionNames = [
   'lookupGroup',
   'acceptStart',
   'acceptStop',
+  'closeOnExecFrom',
 ];
 
 let cached: NativeAddonProbe | undefined;

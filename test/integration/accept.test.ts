@@ -166,7 +166,7 @@ const sockoptScript = [
 
 for (const spawner of ['native', 'portable'] as const) {
   t.test(
-    `socket.noDelay and socket.keepAlive reach the handler's socket (${spawner} spawner)`,
+    `socket.noDelay and socket.keepAlive reach the handler's socket, and no other fd does (${spawner} spawner)`,
     {
       skip:
         (spawner === 'native' && noAddon) ||
@@ -181,12 +181,28 @@ for (const spawner of ['native', 'portable'] as const) {
           exec,
           socket: { noDelay: true, keepAlive: true },
         },
+        'fds.json': { listen: 'tcp:127.0.0.1:0', exec: ['ls', '/proc/self/fd'], stderr: 'null' },
       });
       t.teardown(conf.cleanup);
-      const daemon = await DaemonUnderTest.start(conf.confDir, ['--spawner', spawner]);
+      // the daemon inherits fd 7 without close-on-exec, as from a careless parent
+      const daemon = await DaemonUnderTest.start(conf.confDir, ['--spawner', spawner], cleanEnv(), [
+        'sh',
+        '-c',
+        'exec "$@" 7</dev/null',
+        'sh',
+      ]);
       t.teardown(() => daemon.stop());
       t.equal((await exchange(daemon.tcp('plain'), null)).toString(), 'noDelay=0 keepAlive=0\n');
       t.equal((await exchange(daemon.tcp('both'), null)).toString(), 'noDelay=1 keepAlive=1\n');
+      // the daemon marks what it inherited close-on-exec through the addon (README, Spawners)
+      const skip = noAddon && 'without the addon, inherited fds reach portable handlers';
+      await t.test('the handler has no fd but 0, 1, 2', { skip }, async (t) => {
+        t.equal(
+          (await exchange(daemon.tcp('fds'), null)).toString(),
+          '0\n1\n2\n3\n',
+          'fds 0, 1, 2 and the dir fd of ls: no listener, reserve, inherited fd or other socket',
+        );
+      });
     },
   );
 }

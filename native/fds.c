@@ -1,0 +1,69 @@
+/*
+ * The daemon's own file descriptors.
+ *
+ * closeOnExecFrom(fd): marks every fd from `fd` up close-on-exec, once at start-up, so that fds
+ * the daemon inherited (from a shell, a supervisor) reach no handler whichever spawner starts
+ * it: Node's own fds are close-on-exec already, and the listening sockets the daemon is given
+ * (LISTEN_FDS) are passed on explicitly when they are passed on at all (a hand-over).
+ *
+ * A reserve of file descriptors for spawning, held while the addon accepts connections: at the
+ * edge of RLIMIT_NOFILE, accept4 fails (EMFILE: the connection stays in the backlog) before a
+ * spawn can, so a connection once accepted is not lost for want of its handler's fds.
+ *
+ * A launch that fails for want of fds (pipe2 or clone's pidfd: EMFILE, ENFILE) releases the
+ * reserve and tries once more; the accept loop takes no connection until the reserve is whole
+ * again. FD_RESERVE covers one launch: the stderr pipe (2) and the pidfd (1).
+ */
+#include "socketeer.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#ifndef SYS_close_range
+#define SYS_close_range 436
+#endif
+#ifndef CLOSE_RANGE_CLOEXEC
+#define CLOSE_RANGE_CLOEXEC (1U << 2)
+#endif
+
+napi_value js_close_on_exec_from(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value arg;
+  int32_t first = -1;
+  napi_get_cb_info(env, info, &argc, &arg, NULL, NULL);
+  if (argc < 1 || napi_get_value_int32(env, arg, &first) != napi_ok || first < 0) {
+    napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", "closeOnExecFrom(fd)");
+    return NULL;
+  }
+  if (syscall(SYS_close_range, (unsigned)first, ~0U, CLOSE_RANGE_CLOEXEC) != 0) {
+    /* Linux < 5.11: one by one below RLIMIT_NOFILE (capped) */
+    struct rlimit lim;
+    long limit = 1 << 20;
+    if (getrlimit(RLIMIT_NOFILE, &lim) == 0 && lim.rlim_cur < (rlim_t)limit) {
+      limit = (long)lim.rlim_cur;
+    }
+    for (long fd = first; fd < limit; fd++) fcntl((int)fd, F_SETFD, FD_CLOEXEC);
+  }
+  return NULL;
+}
+
+/* 0 once the reserve is whole; -1 with errno (EMFILE...) while it cannot be. */
+int fd_reserve_fill(struct addon_state *state) {
+  while (state->reserve_count < FD_RESERVE) {
+    int fd = state->reserve_count == 0 ? open("/dev/null", O_RDONLY | O_CLOEXEC)
+                                       : fcntl(state->reserve[0], F_DUPFD_CLOEXEC, 0);
+    if (fd < 0) return -1;
+    state->reserve[state->reserve_count++] = fd;
+  }
+  return 0;
+}
+
+/* Closes the reserve; how many fds that freed. */
+int fd_reserve_release(struct addon_state *state) {
+  int freed = state->reserve_count;
+  while (state->reserve_count > 0) close(state->reserve[--state->reserve_count]);
+  return freed;
+}
