@@ -8,6 +8,7 @@ import { loadConfig } from '../../src/config/load.js';
 import { createSharedLimits } from '../../src/daemon/shared-limits.js';
 import { ServiceRunner } from '../../src/daemon/service-runner.js';
 import type { EventLog, LogFields } from '../../src/log/events.js';
+import { loadNativeAddon } from '../../src/spawn/native-addon.js';
 import { portableSpawner } from '../../src/spawn/portable-spawner.js';
 import {
   DaemonUnderTest,
@@ -62,82 +63,90 @@ function openClient(target: { host: string; port: number }, localAddress?: strin
 }
 
 const lineHandler = ['/bin/sh', '-c', 'read line; echo "got $line"'];
+const noAddon = loadNativeAddon() === null && 'the native addon is not built';
 
-t.test('instances: 2 with 5 concurrent clients, under each onLimit policy', async (t) => {
-  const banner = 'busy, try again later\r\n';
-  const limits = { instances: 2 };
-  const conf = makeConfDir({
-    'close.json': { listen: 'tcp:127.0.0.1:0', exec: lineHandler, limits },
-    'banner.json': {
-      listen: 'tcp:127.0.0.1:0',
-      exec: lineHandler,
-      limits: { ...limits, onLimit: 'banner', banner },
+// Both accept paths: the addon's (native spawner) and net.Server's (portable spawner).
+for (const spawner of ['native', 'portable'] as const) {
+  t.test(
+    `instances: 2 with 5 concurrent clients, under each onLimit policy (${spawner} spawner)`,
+    { skip: spawner === 'native' && noAddon },
+    async (t) => {
+      const banner = 'busy, try again later\r\n';
+      const limits = { instances: 2 };
+      const conf = makeConfDir({
+        'close.json': { listen: 'tcp:127.0.0.1:0', exec: lineHandler, limits },
+        'banner.json': {
+          listen: 'tcp:127.0.0.1:0',
+          exec: lineHandler,
+          limits: { ...limits, onLimit: 'banner', banner },
+        },
+        'queue.json': {
+          listen: 'tcp:127.0.0.1:0',
+          exec: lineHandler,
+          limits: { ...limits, onLimit: 'queue' },
+        },
+      });
+      const daemon = await DaemonUnderTest.start(conf.confDir, ['--spawner', spawner]);
+      t.teardown(async () => {
+        await daemon.stop();
+        conf.cleanup();
+      });
+
+      /** Opens 5 clients, waits for 2 accepts and 3 `held` records, then each sends one line. */
+      const runFive = async (service: string, held: string): Promise<string[]> => {
+        const clients = Array.from({ length: 5 }, () => openClient(daemon.tcp(service)));
+        await Promise.all(clients.map((c) => c.connected));
+        await daemon.waitForCount(isEvent('accept', service), 2);
+        await daemon.waitForCount(isEvent(held, service), 3);
+        clients.forEach((c, i) => c.socket.end(`ping ${i}\n`));
+        return Promise.all(clients.map((c) => c.received));
+      };
+
+      await t.test('close: 3 refused with reason instances, 2 served', async (t) => {
+        const replies = await runFive('close', 'refuse');
+        t.equal(replies.filter((r) => /^got ping \d\n$/.test(r)).length, 2);
+        t.equal(replies.filter((r) => r === '').length, 3);
+        const refusals = daemon.records.filter(isEvent('refuse', 'close'));
+        t.same(
+          refusals.map((r) => [r.reason, r.detail]),
+          Array(3).fill(['instances', 'limits.instances: 2 of 2 running (full)']),
+        );
+        t.equal(daemon.records.filter(isEvent('accept', 'close')).length, 2);
+      });
+
+      await t.test('banner: 3 clients read the exact banner', async (t) => {
+        const replies = await runFive('banner', 'refuse');
+        t.equal(replies.filter((r) => r === banner).length, 3);
+        t.equal(replies.filter((r) => /^got ping \d\n$/.test(r)).length, 2);
+      });
+
+      await t.test('queue: all 5 served, in arrival order, none refused', async (t) => {
+        const replies = await runFive('queue', 'queue');
+        t.same(
+          replies,
+          [0, 1, 2, 3, 4].map((i) => `got ping ${i}\n`),
+        );
+        t.equal(daemon.records.filter(isEvent('refuse', 'queue')).length, 0);
+        const queued = daemon.records.filter(isEvent('queue', 'queue'));
+        t.same(
+          queued.map((r) => [r.reason, r.queueLength]),
+          [
+            ['instances', 1],
+            ['instances', 2],
+            ['instances', 3],
+          ],
+        );
+        await daemon.waitForCount(isEvent('accept', 'queue'), 5);
+        const accepts = daemon.records.filter(isEvent('accept', 'queue'));
+        t.same(
+          accepts.filter((r) => r.waitedMs !== undefined).map((r) => r.conn),
+          queued.map((r) => r.conn),
+          'the queued connections started in the order they arrived',
+        );
+      });
     },
-    'queue.json': {
-      listen: 'tcp:127.0.0.1:0',
-      exec: lineHandler,
-      limits: { ...limits, onLimit: 'queue' },
-    },
-  });
-  const daemon = await DaemonUnderTest.start(conf.confDir);
-  t.teardown(async () => {
-    await daemon.stop();
-    conf.cleanup();
-  });
-
-  /** Opens 5 clients, waits for 2 accepts and 3 `held` records, then each sends one line. */
-  const runFive = async (service: string, held: string): Promise<string[]> => {
-    const clients = Array.from({ length: 5 }, () => openClient(daemon.tcp(service)));
-    await Promise.all(clients.map((c) => c.connected));
-    await daemon.waitForCount(isEvent('accept', service), 2);
-    await daemon.waitForCount(isEvent(held, service), 3);
-    clients.forEach((c, i) => c.socket.end(`ping ${i}\n`));
-    return Promise.all(clients.map((c) => c.received));
-  };
-
-  await t.test('close: 3 refused with reason instances, 2 served', async (t) => {
-    const replies = await runFive('close', 'refuse');
-    t.equal(replies.filter((r) => /^got ping \d\n$/.test(r)).length, 2);
-    t.equal(replies.filter((r) => r === '').length, 3);
-    const refusals = daemon.records.filter(isEvent('refuse', 'close'));
-    t.same(
-      refusals.map((r) => [r.reason, r.detail]),
-      Array(3).fill(['instances', 'limits.instances: 2 of 2 running (full)']),
-    );
-    t.equal(daemon.records.filter(isEvent('accept', 'close')).length, 2);
-  });
-
-  await t.test('banner: 3 clients read the exact banner', async (t) => {
-    const replies = await runFive('banner', 'refuse');
-    t.equal(replies.filter((r) => r === banner).length, 3);
-    t.equal(replies.filter((r) => /^got ping \d\n$/.test(r)).length, 2);
-  });
-
-  await t.test('queue: all 5 served, in arrival order, none refused', async (t) => {
-    const replies = await runFive('queue', 'queue');
-    t.same(
-      replies,
-      [0, 1, 2, 3, 4].map((i) => `got ping ${i}\n`),
-    );
-    t.equal(daemon.records.filter(isEvent('refuse', 'queue')).length, 0);
-    const queued = daemon.records.filter(isEvent('queue', 'queue'));
-    t.same(
-      queued.map((r) => [r.reason, r.queueLength]),
-      [
-        ['instances', 1],
-        ['instances', 2],
-        ['instances', 3],
-      ],
-    );
-    await daemon.waitForCount(isEvent('accept', 'queue'), 5);
-    const accepts = daemon.records.filter(isEvent('accept', 'queue'));
-    t.same(
-      accepts.filter((r) => r.waitedMs !== undefined).map((r) => r.conn),
-      queued.map((r) => r.conn),
-      'the queued connections started in the order they arrived',
-    );
-  });
-});
+  );
+}
 
 t.test('queue: 200 concurrent clients against instances 10 are all served whole', async (t) => {
   const conf = makeConfDir({
