@@ -8,7 +8,7 @@ import {
 } from '../limits/queue.js';
 import type { ResolvedLimits } from '../limits/settings.js';
 
-/** A connection waiting for a slot: accepted, still paused, not one byte read. */
+/** A connection waiting for a slot: accepted, not one byte read. */
 export interface QueuedConnection extends Waiter {
   readonly accepted: AcceptedConnection;
   /** Daemon-wide arrival number (FIFO across services). */

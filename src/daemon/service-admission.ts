@@ -39,7 +39,7 @@ export interface AdmissionDeps {
 
 /**
  * One service's connection path after accept(2): describe the peer, decide (access, time, load,
- * rate, caps) before any fork, then start the handler, queue the still-paused socket, or refuse
+ * rate, caps) before any fork, then start the handler, queue the unread connection, or refuse
  * it with one `refuse` record and a counter per reason; runtime limits on started handlers.
  */
 export class ServiceAdmission {

@@ -15,7 +15,7 @@ export function shouldQueue(limits: ResolvedLimits, queueLength: number): boolea
   return decideLimitAction(limits, queueLength) === 'queue';
 }
 
-/** A queued connection: accepted, still paused, nothing read. */
+/** A queued connection: accepted, nothing read. */
 export interface Waiter {
   readonly sourceKey: string;
   /** When it was queued (ms, the daemon's clock). */
