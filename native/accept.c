@@ -24,6 +24,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <net/if.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdio.h>
@@ -100,10 +101,10 @@ void stop_accept_watches(struct addon_state *state) {
   while (state->accepts != NULL) close_accept(state->accepts);
 }
 
-/* "1.2.3.4" or "::1" (with "%scope" for a link-local address), and the port. */
+/* "1.2.3.4" or "::1" ("fe80::1%eth0" for a link-local address), and the port. */
 static void put_address(napi_env env, const struct sockaddr_storage *ss, napi_value *address,
                         napi_value *port) {
-  char text[INET6_ADDRSTRLEN + 16];
+  char text[INET6_ADDRSTRLEN + IF_NAMESIZE + 1];
   unsigned number = 0;
   if (ss->ss_family == AF_INET) {
     const struct sockaddr_in *in = (const struct sockaddr_in *)ss;
@@ -113,8 +114,14 @@ static void put_address(napi_env env, const struct sockaddr_storage *ss, napi_va
     const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)ss;
     inet_ntop(AF_INET6, &in6->sin6_addr, text, INET6_ADDRSTRLEN);
     if (IN6_IS_ADDR_LINKLOCAL(&in6->sin6_addr) && in6->sin6_scope_id != 0) {
+      /* as Node shows it: the interface's name, else its index */
+      char name[IF_NAMESIZE];
       size_t used = strlen(text);
-      snprintf(text + used, sizeof text - used, "%%%u", (unsigned)in6->sin6_scope_id);
+      if (if_indextoname(in6->sin6_scope_id, name) != NULL) {
+        snprintf(text + used, sizeof text - used, "%%%s", name);
+      } else {
+        snprintf(text + used, sizeof text - used, "%%%u", (unsigned)in6->sin6_scope_id);
+      }
     }
     number = ntohs(in6->sin6_port);
   } else {
