@@ -48,6 +48,8 @@ export class ServiceAdmission {
   private readonly gate: AdmissionGate;
   private readonly queue: HandlerQueue;
   private readonly queueSource: QueueSource;
+  /** Running handlers of this service per peer address (TCP) or uid (Unix). */
+  private readonly perPeerSource = new Map<string, number>();
 
   constructor(deps: AdmissionDeps) {
     this.deps = deps;
@@ -112,13 +114,13 @@ export class ServiceAdmission {
    * its outcome resolves; its exit frees the slot like any other.
    */
   adopt(handler: RunningHandler): void {
-    const { shared, handlers } = this.deps;
+    const { shared } = this.deps;
     const spec = this.deps.spec();
     const sourceKey = sourceKeyOf(toAccessPeer(handler.peer), spec.limits.perSourcePrefix6);
-    handlers.set(handler.conn, handler);
+    this.track(handler);
     shared.table.add(spec.name, sourceKey);
     void handler.outcome.then(() => {
-      handlers.delete(handler.conn);
+      this.untrack(handler);
       shared.release(spec.name, sourceKey);
     });
   }
@@ -138,7 +140,7 @@ export class ServiceAdmission {
   }
 
   private start(accepted: AcceptedConnection, sourceKey: string, waitedMs: number | null): void {
-    const { shared, handlers, counters, clock } = this.deps;
+    const { shared, counters, clock } = this.deps;
     const spec = this.deps.spec();
     shared.table.add(spec.name, sourceKey);
     let cancelTimer: (() => void) | null = null;
@@ -149,13 +151,13 @@ export class ServiceAdmission {
         now: this.deps.now,
         countFromSource: (peer) => this.countFromSource(peer),
         onStart: (handler, ending) => {
-          handlers.set(handler.conn, handler);
+          this.track(handler);
           const { pid } = handler;
           const timer = { pid, ending, limits: spec.limits, startedAt: clock(), clock };
           cancelTimer = armRuntimeTimer({ ...timer, log: accepted.log });
         },
         onEnd: (handler) => {
-          handlers.delete(handler.conn);
+          this.untrack(handler);
           cancelTimer?.();
         },
         onSpawnFailed: () => (counters.spawnFailed += 1),
@@ -208,16 +210,27 @@ export class ServiceAdmission {
     };
   }
 
+  /** A running handler: in the runner's table, and counted for its peer (`TCPCONNNUM`). */
+  private track(handler: RunningHandler): void {
+    this.deps.handlers.set(handler.conn, handler);
+    const key = peerSourceOf(handler.peer);
+    this.perPeerSource.set(key, (this.perPeerSource.get(key) ?? 0) + 1);
+  }
+
+  private untrack(handler: RunningHandler): void {
+    if (!this.deps.handlers.delete(handler.conn)) return;
+    const key = peerSourceOf(handler.peer);
+    const left = (this.perPeerSource.get(key) ?? 1) - 1;
+    if (left > 0) this.perPeerSource.set(key, left);
+    else this.perPeerSource.delete(key);
+  }
+
   private countFromSource(peer: Peer): number {
-    let count = 0;
-    for (const handler of this.deps.handlers.values())
-      if (isSameSource(handler.peer, peer)) count += 1;
-    return count;
+    return this.perPeerSource.get(peerSourceOf(peer)) ?? 0;
   }
 }
 
-function isSameSource(a: Peer, b: Peer): boolean {
-  if (a.kind === 'tcp' && b.kind === 'tcp') return a.remoteAddress === b.remoteAddress;
-  if (a.kind === 'unix' && b.kind === 'unix') return a.uid === b.uid;
-  return false;
+/** The peer as `TCPCONNNUM`/`IPCCONNNUM` count it: its exact address, or its uid. */
+function peerSourceOf(peer: Peer): string {
+  return peer.kind === 'tcp' ? `tcp ${peer.remoteAddress}` : `uid ${peer.uid ?? '?'}`;
 }

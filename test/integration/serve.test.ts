@@ -1,6 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { chmodSync, copyFileSync, existsSync, statSync, unlinkSync } from 'node:fs';
-import { connect } from 'node:net';
+import { connect, type Socket } from 'node:net';
 import { join } from 'node:path';
 import t from 'tap';
 import { loadNativeAddon } from '../../src/spawn/native-addon.js';
@@ -184,6 +184,43 @@ t.test('the handler environment is exactly the contract', async (t) => {
   t.match(envIpc, { PROTO: 'IPC', IPCLOCALPATH: path, IPCCONNNUM: '1', SOCKETEER_SERVICE: 'ipc' });
   t.notOk('TCPREMOTEIP' in envIpc);
   t.notOk('LEAK_ME' in envIpc, 'nothing inherited from the daemon unless passEnv names it');
+});
+
+t.test("TCPCONNNUM counts the service's running handlers for the peer address", async (t) => {
+  const conf = makeConfDir({
+    'count.json': {
+      listen: 'tcp:127.0.0.1:0',
+      exec: ['/bin/sh', '-c', 'echo $TCPCONNNUM; exec cat >/dev/null'],
+    },
+  });
+  const daemon = await DaemonUnderTest.start(conf.confDir);
+  const clients: Socket[] = [];
+  t.teardown(async () => {
+    clients.forEach((c) => c.destroy());
+    await daemon.stop();
+    conf.cleanup();
+  });
+  const { host, port } = daemon.tcp('count');
+  /** Connects from `localAddress` and returns the handler's first line. */
+  const open = (localAddress: string): Promise<string> => {
+    const socket = connect({ host, port, localAddress });
+    clients.push(socket);
+    return withDeadline(
+      new Promise((resolve, reject) => {
+        socket.setEncoding('utf8').once('data', (line: string) => resolve(line.trim()));
+        socket.on('error', reject);
+      }),
+      10000,
+      'TCPCONNNUM',
+    );
+  };
+  const counts = [];
+  for (let i = 0; i < 3; i += 1) counts.push(await open('127.0.0.1'));
+  counts.push(await open('127.0.0.2'));
+  t.same(counts, ['1', '2', '3', '1'], 'per address: 127.0.0.2 is another source');
+  clients[0]?.end();
+  await daemon.waitForCount(isEvent('end', 'count'), 1);
+  t.equal(await open('127.0.0.1'), '3', 'an ended handler no longer counts');
 });
 
 t.test(
