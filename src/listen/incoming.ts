@@ -1,6 +1,5 @@
 import { closeSync } from 'node:fs';
 import { Socket } from 'node:net';
-import type { ListenAddress } from '../config/types.js';
 
 /** The two ends of a connection as accept(2) or the socket reports them (Unix: none). */
 export interface SocketEnds {
@@ -8,6 +7,15 @@ export interface SocketEnds {
   readonly localPort?: number | undefined;
   readonly remoteAddress?: string | undefined;
   readonly remotePort?: number | undefined;
+}
+
+/**
+ * The local end of a TCP listener bound to one address: the same for every connection, so it is
+ * learnt once at bind time instead of by getsockname(2) per connection.
+ */
+export interface LocalEnd {
+  readonly address: string;
+  readonly port: number;
 }
 
 /**
@@ -60,15 +68,24 @@ export class AcceptedSocket implements IncomingConnection {
   readonly fd: number | null;
   readonly ends: SocketEnds;
 
+  /** `localEnd`: the listener's one local end (not a wildcard), else asked of the socket. */
   constructor(
     private readonly socket: Socket,
-    listener: ListenAddress,
+    localEnd: LocalEnd | null,
   ) {
     socket.on('error', () => {
       // a reset from a peer that left before its handler started: nothing to do
     });
     this.fd = handleFd(socket);
-    this.ends = socketEnds(socket, listener);
+    this.ends =
+      localEnd === null
+        ? socket
+        : {
+            localAddress: localEnd.address,
+            localPort: localEnd.port,
+            remoteAddress: socket.remoteAddress,
+            remotePort: socket.remotePort,
+          };
   }
 
   close(): void {
@@ -83,34 +100,6 @@ export class AcceptedSocket implements IncomingConnection {
 function closeSocketAfter(socket: Socket, text: string): void {
   socket.on('error', () => socket.destroy());
   socket.end(text, () => socket.destroy());
-}
-
-/** Local ends of listeners bound to one address: the same for every connection they accept. */
-const knownLocalEnds = new WeakMap<ListenAddress, { address: string; port: number }>();
-
-/**
- * The socket's two ends. A listener on one address (not a wildcard) has one local end, learnt
- * from its first connection: later ones skip the getsockname(2) that asking the socket costs.
- */
-function socketEnds(socket: Socket, listener: ListenAddress): SocketEnds {
-  if (listener.kind !== 'tcp' || listener.host === null || isWildcardHost(listener.host))
-    return socket;
-  let local = knownLocalEnds.get(listener);
-  if (local === undefined) {
-    local = { address: socket.localAddress ?? '', port: socket.localPort ?? 0 };
-    knownLocalEnds.set(listener, local);
-  }
-  return {
-    localAddress: local.address,
-    localPort: local.port,
-    remoteAddress: socket.remoteAddress,
-    remotePort: socket.remotePort,
-  };
-}
-
-/** Whether a TCP listener's host accepts on every address (its local end varies). */
-export function isWildcardHost(host: string | null): boolean {
-  return host === null || host === '0.0.0.0' || host === '::';
 }
 
 /** The OS fd of a socket or server (Node keeps it on the internal handle). */

@@ -2,7 +2,7 @@ import { createServer, type Server } from 'node:net';
 import type { ListenAddress, SocketSpec } from '../config/types.js';
 import { ExitCode, FatalError, describeSystemError } from '../errors.js';
 import { formatListenAddress } from './address.js';
-import { AcceptedSocket, handleFd, isWildcardHost } from './incoming.js';
+import { AcceptedSocket, handleFd, type LocalEnd } from './incoming.js';
 import {
   acceptNatively,
   type AcceptAddon,
@@ -141,8 +141,9 @@ async function startAccepting(
   const { server, bound, port, path } = listening;
   const removePath = path === null ? () => undefined : removeLaterIfOurs(path);
   const serverFd = handleFd(server);
+  const localEnd = localEndOf(server);
   if (addon === null || serverFd === null) {
-    server.on('connection', (socket) => events.onConnection(new AcceptedSocket(socket, address)));
+    server.on('connection', (socket) => events.onConnection(new AcceptedSocket(socket, localEnd)));
     server.on('error', (error) => events.onError(error));
     const close = async (options: CloseOptions = {}): Promise<void> => {
       await closeServer(server);
@@ -152,7 +153,7 @@ async function startAccepting(
   }
   let watch: NativeAcceptWatch;
   try {
-    watch = acceptNatively(addon, serverFd, address, spec, localEndOf(server, address), events);
+    watch = acceptNatively(addon, serverFd, address, spec, localEnd, events);
   } catch (error) {
     // the path stays: an inherited one may still be served by the predecessor; a stale socket
     // file is replaced by the next bind
@@ -168,16 +169,12 @@ async function startAccepting(
   return { address, socket: spec, bound, port, fd: watch.fd, close };
 }
 
-/** A TCP listener's one local end, or null when it has many (a wildcard) or is Unix. */
-function localEndOf(
-  server: Server,
-  address: ListenAddress,
-): { address: string; port: number } | null {
-  if (address.kind !== 'tcp' || isWildcardHost(address.host)) return null;
+/** A TCP listener's one local end, or null when it has many (bound to a wildcard) or is Unix. */
+function localEndOf(server: Server): LocalEnd | null {
   const info = server.address();
-  return typeof info === 'object' && info !== null
-    ? { address: info.address, port: info.port }
-    : null;
+  if (typeof info !== 'object' || info === null) return null;
+  if (info.address === '0.0.0.0' || info.address === '::') return null;
+  return { address: info.address, port: info.port };
 }
 
 function matchesPort(address: ListenAddress, info: ReturnType<Server['address']>): boolean {

@@ -1,6 +1,6 @@
 import type { ListenAddress, SocketSpec } from '../config/types.js';
 import type { NativeAddon } from '../spawn/native-addon.js';
-import { AcceptedFd, type IncomingConnection } from './incoming.js';
+import { AcceptedFd, type IncomingConnection, type LocalEnd } from './incoming.js';
 
 /** The part of the native addon that accepts connections (native/accept.c). */
 export type AcceptAddon = Pick<NativeAddon, 'acceptStart' | 'acceptStop'>;
@@ -31,7 +31,7 @@ export function acceptNatively(
   listenFd: number,
   address: ListenAddress,
   spec: SocketSpec,
-  localEnd: { readonly address: string; readonly port: number } | null,
+  localEnd: LocalEnd | null,
   events: ListenerEvents,
 ): NativeAcceptWatch {
   const tcp = address.kind === 'tcp';
