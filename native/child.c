@@ -21,13 +21,6 @@
 #include <sys/prctl.h>
 #include <sys/syscall.h>
 
-#ifndef SYS_close_range
-#define SYS_close_range 436
-#endif
-#ifndef CLOSE_RANGE_CLOEXEC
-#define CLOSE_RANGE_CLOEXEC (1U << 2)
-#endif
-
 /* A raw system call: the result, or -errno. Never touches errno. */
 #if defined(__x86_64__)
 static inline __attribute__((always_inline)) long sys6(long n, long a, long b, long c, long d,

@@ -22,13 +22,6 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-#ifndef SYS_close_range
-#define SYS_close_range 436
-#endif
-#ifndef CLOSE_RANGE_CLOEXEC
-#define CLOSE_RANGE_CLOEXEC (1U << 2)
-#endif
-
 napi_value js_close_on_exec_from(napi_env env, napi_callback_info info) {
   size_t argc = 1;
   napi_value arg;

@@ -7,8 +7,17 @@
 #include <node_api.h>
 #include <stddef.h>
 #include <sys/resource.h>
+#include <sys/syscall.h>
 #include <sys/types.h>
 #include <uv.h>
+
+/* close_range(2), Linux 5.11, for headers that predate it (child.c, fds.c) */
+#ifndef SYS_close_range
+#define SYS_close_range 436
+#endif
+#ifndef CLOSE_RANGE_CLOEXEC
+#define CLOSE_RANGE_CLOEXEC (1U << 2)
+#endif
 
 enum stderr_mode { STDERR_PIPE, STDERR_SOCKET, STDERR_NULL };
 
