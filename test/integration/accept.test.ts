@@ -1,8 +1,8 @@
 import { spawnSync } from 'node:child_process';
 import { once } from 'node:events';
 import { closeSync, readlinkSync, writeSync } from 'node:fs';
-import { connect, createServer, type Server, type Socket } from 'node:net';
-import t from 'tap';
+import { connect, createServer, type Socket } from 'node:net';
+import t, { type Test } from 'tap';
 import { ExitCode, FatalError } from '../../src/errors.js';
 import { handleFd } from '../../src/listen/incoming.js';
 import { bindListener } from '../../src/listen/listener.js';
@@ -28,28 +28,32 @@ interface Accepted {
   localPort: number | null;
 }
 
-async function listening(server: Server, options: object): Promise<number> {
-  server.listen(options);
+/**
+ * The addon's accept loop on a new listener, Node's server closed once the addon holds its own
+ * copy (as the daemon does); connections come out of `next()`. Stopped at teardown.
+ */
+async function acceptOn(t: Test, listenOptions: object, tcp: boolean) {
+  const server = createServer();
+  server.listen(listenOptions);
   await once(server, 'listening');
-  const fd = handleFd(server);
-  if (fd === null) throw new Error('the server has no fd');
-  return fd;
-}
-
-/** Starts the addon's accept loop on `server`'s socket; the connections land in `accepted`. */
-function acceptOn(serverFd: number, tcp: boolean, localEnds: boolean) {
+  const serverFd = handleFd(server);
+  if (serverFd === null) throw new Error('the server has no fd');
+  const info = server.address();
+  const port = typeof info === 'object' && info !== null ? info.port : 0;
   const accepted: Accepted[] = [];
   const errors: Error[] = [];
   let wake: () => void = () => {};
   const fd = addon!.acceptStart(
     serverFd,
-    { tcp, noDelay: false, keepAlive: false, localEnds },
+    { tcp, noDelay: false, keepAlive: false, localEnds: true },
     (connFd, remoteAddress, remotePort, localAddress, localPort) => {
       accepted.push({ fd: connFd, remoteAddress, remotePort, localAddress, localPort });
       wake();
     },
     (error) => errors.push(error),
   );
+  t.teardown(() => addon!.acceptStop(fd));
+  server.close(); // the socket stays bound through the watch's copy
   const next = (): Promise<Accepted> =>
     withDeadline(
       new Promise<Accepted>((resolve) => {
@@ -63,7 +67,7 @@ function acceptOn(serverFd: number, tcp: boolean, localEnds: boolean) {
       5000,
       'an accepted connection',
     );
-  return { fd, next, errors };
+  return { serverFd, port, fd, next, errors };
 }
 
 function readAll(socket: Socket): Promise<string> {
@@ -76,13 +80,9 @@ t.test(
   'the addon accepts: each connection is an fd with its addresses',
   { skip: noAddon },
   async (t) => {
-    const server = createServer();
-    t.teardown(() => server.close());
-    const serverFd = await listening(server, { host: '127.0.0.1', port: 0 });
-    const { port } = server.address() as { port: number };
-    const watch = acceptOn(serverFd, true, true);
-    t.not(watch.fd, serverFd, 'the watch holds its own copy of the listening socket');
-    server.close(); // Node's copy goes; the socket stays bound through the watch's
+    const watch = await acceptOn(t, { host: '127.0.0.1', port: 0 }, true);
+    const { port } = watch;
+    t.not(watch.fd, watch.serverFd, 'the watch holds its own copy of the listening socket');
 
     const client = connect(port, '127.0.0.1');
     const reply = readAll(client);
@@ -115,13 +115,8 @@ t.test(
   'a dual-stack wildcard gives mapped IPv4 peers and asks for the local end',
   { skip: noAddon },
   async (t) => {
-    const server = createServer();
-    t.teardown(() => server.close());
-    const serverFd = await listening(server, { host: '::', port: 0, ipv6Only: false });
-    const { port } = server.address() as { port: number };
-    const wildcard = acceptOn(serverFd, true, true);
-    t.teardown(() => addon!.acceptStop(wildcard.fd));
-    server.close();
+    const wildcard = await acceptOn(t, { host: '::', port: 0, ipv6Only: false }, true);
+    const { port } = wildcard;
     const client = connect(port, '127.0.0.1');
     client.on('error', () => {});
     await once(client, 'connect');
@@ -138,10 +133,7 @@ t.test(
 t.test('a Unix listener gives no addresses', { skip: noAddon }, async (t) => {
   // abstract: closing Node's server would unlink a path it bound
   const path = `\0socketeer-accept-test-${process.pid}`;
-  const server = createServer();
-  const watch = acceptOn(await listening(server, { path }), false, true);
-  t.teardown(() => addon!.acceptStop(watch.fd));
-  server.close();
+  const watch = await acceptOn(t, { path }, false);
   const client = connect(path);
   const reply = readAll(client);
   const got = await watch.next();
