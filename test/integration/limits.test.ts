@@ -229,6 +229,8 @@ t.test('a source over its rate is refused alone; a denied peer costs no spawn', 
         'access: deny 127.0.0.2/32 in access.deny, longer than 127.0.0.0/8 in access.allow',
       ]),
     );
+    // the reply can reach the client before the daemon's `accept` line reaches this process
+    await daemon.waitForCount(isEvent('accept', 'guarded'), 1);
     t.equal(daemon.records.filter(isEvent('accept', 'guarded')).length, 1);
     t.equal(readFileSync(mark, 'utf8'), 'started\n', 'one handler ever started');
   });
