@@ -131,10 +131,10 @@ export async function main(argv: string[]): Promise<number> {
       },
     )
     .command(
-      'escape <strings..>',
-      'escape strings for unit names as systemd-escape does (or unescape them)',
+      'escape [strings..]',
+      'escape strings for unit names as systemd-escape does (or unescape them); after --, strings may start with -',
       (y) =>
-        y.positional('strings', { type: 'string', array: true, demandOption: true }).options({
+        y.positional('strings', { type: 'string', array: true, default: [] }).options({
           path: { type: 'boolean', default: false, describe: 'treat each string as a path' },
           unescape: { type: 'boolean', default: false, describe: 'undo the escaping' },
           template: {
@@ -149,7 +149,8 @@ export async function main(argv: string[]): Promise<number> {
         set(
           runEscape(
             {
-              strings: args.strings,
+              // what follows `--` is strings as written (yargs would turn `1e3` into 1000)
+              strings: [...args.strings, ...afterDoubleDash(argv)],
               path: args.path,
               unescape: args.unescape,
               template: args.template,
@@ -275,6 +276,11 @@ export async function main(argv: string[]): Promise<number> {
     return reportError(error);
   }
   return code;
+}
+
+function afterDoubleDash(argv: readonly string[]): string[] {
+  const at = argv.indexOf('--');
+  return at === -1 ? [] : argv.slice(at + 1);
 }
 
 function lowerFirst(text: string): string {

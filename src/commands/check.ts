@@ -11,7 +11,7 @@ export interface CheckArgs {
 /**
  * Validates the configuration and prints it as JSON: each service's effective definition
  * (templates, instances and drop-ins merged, specifiers expanded, defaults filled in), with
- * `files` (every file that contributed, in the order applied) and `sources` (JSON pointer → the
+ * `runAs` (the user and group its handlers run as, `from` the file or the default), `files` (every file that contributed, in the order applied) and `sources` (JSON pointer → the
  * file that supplied the value there). Notes go to `err` as `FILE: /POINTER: note: MESSAGE`.
  * Exit 0, or 100 with every problem (through FatalError).
  */
@@ -27,7 +27,14 @@ export function runCheck(
   const services = Object.fromEntries(
     result.config.services.map((s) => [
       s.name,
-      { file: s.file, program: s.exec.file, ...s.effective, files: s.files, sources: s.sources },
+      {
+        file: s.file,
+        program: s.exec.file,
+        runAs: s.runAs,
+        ...s.effective,
+        files: s.files,
+        sources: s.sources,
+      },
     ]),
   );
   out(`${JSON.stringify({ dir, spawner: selected.spawner.name, services }, null, 2)}\n`);

@@ -197,6 +197,9 @@ function classifyFiles(
       const target = head.slice(0, -'.json.d'.length);
       const piece = { file: file.path ?? file.relPath, json: readObject(file, problems) };
       dropIns.set(target, [...(dropIns.get(target) ?? []), piece]);
+    } else if (file.parseError !== undefined && head?.endsWith('.json.d') === true) {
+      // a drop-in directory that could not be listed
+      problems.push({ file: file.path ?? file.relPath, pointer: '', message: file.parseError });
     } else {
       const message = 'neither NAME.json nor NAME.json.d/*.json; ignored';
       notes.push({ file: file.path ?? file.relPath, pointer: '', message });

@@ -1,4 +1,15 @@
-import { lstatSync, readdirSync, readFileSync, readlinkSync, statSync } from 'node:fs';
+import {
+  closeSync,
+  constants,
+  fstatSync,
+  lstatSync,
+  openSync,
+  readdirSync,
+  readlinkSync,
+  readSync,
+  statSync,
+  type Stats,
+} from 'node:fs';
 import { join } from 'node:path';
 import { FatalError, ExitCode, describeSystemError } from '../errors.js';
 
@@ -15,6 +26,9 @@ export interface ConfigFileText {
   readonly symlinkTo: string | null;
 }
 
+/** The most bytes read from one configuration file; a larger file is a problem. */
+export const maxConfigFileBytes = 1024 * 1024;
+
 /** Whether a directory entry is a service file: `*.json`, not a dotfile, not a backup. */
 export function isServiceFileName(name: string): boolean {
   return name.endsWith('.json') && !name.startsWith('.') && name.length > '.json'.length;
@@ -29,25 +43,35 @@ function isDropInDirName(name: string): boolean {
  * Reads every service file of a config dir, and the `*.json` files of its `NAME.json.d/` drop-in
  * directories (templates' `NAME@.json.d/` and instances' `NAME@ARG.json.d/` included), in lexical
  * order, following symbolic links. A missing or unreadable config dir is fatal (100); a file that
- * cannot be read is reported in its ConfigFileText, to become a problem with the others.
+ * cannot be read (not a regular file, over maxConfigFileBytes, no permission) or a drop-in
+ * directory that cannot be listed is reported in its ConfigFileText, to become a problem with
+ * the others. Nothing here can block: files are opened non-blocking and checked with fstat.
  */
 export function readConfigDir(dir: string): ConfigFileText[] {
   const files: ConfigFileText[] = [];
-  for (const name of listDir(dir)) {
+  for (const name of listConfigDir(dir)) {
     const path = join(dir, name);
     if (isServiceFileName(name)) files.push(readOne(dir, name));
     else if (isDropInDirName(name) && isDirectory(path)) {
-      for (const inner of listDir(path)) {
-        if (isServiceFileName(inner)) files.push(readOne(dir, `${name}/${inner}`));
+      let inner: string[];
+      try {
+        inner = listDir(path);
+      } catch (error) {
+        const readError = `unable to read the drop-in directory: ${describeSystemError(error)}`;
+        files.push({ relPath: name, path, text: null, readError, symlinkTo: null });
+        continue;
+      }
+      for (const entry of inner) {
+        if (isServiceFileName(entry)) files.push(readOne(dir, `${name}/${entry}`));
       }
     }
   }
   return files;
 }
 
-function listDir(dir: string): string[] {
+function listConfigDir(dir: string): string[] {
   try {
-    return readdirSync(dir).sort(byCodePoint);
+    return listDir(dir);
   } catch (error) {
     throw new FatalError(
       `unable to read config dir ${dir}: ${describeSystemError(error)}`,
@@ -56,16 +80,61 @@ function listDir(dir: string): string[] {
   }
 }
 
+function listDir(dir: string): string[] {
+  return readdirSync(dir).sort(byCodePoint);
+}
+
 function readOne(dir: string, relPath: string): ConfigFileText {
   const path = join(dir, relPath);
   let symlinkTo: string | null = null;
   try {
     symlinkTo = lstatSync(path).isSymbolicLink() ? readlinkSync(path) : null;
-    return { relPath, path, text: readFileSync(path, 'utf8'), readError: null, symlinkTo };
+    const read = readRegularFile(path, maxConfigFileBytes);
+    if (typeof read === 'string') return { relPath, path, text: null, readError: read, symlinkTo };
+    return { relPath, path, text: read.text, readError: null, symlinkTo };
   } catch (error) {
     const readError = `unable to read: ${describeSystemError(error)}`;
     return { relPath, path, text: null, readError, symlinkTo };
   }
+}
+
+/**
+ * Reads a regular file (or a link to one) of at most `cap` bytes as UTF-8; else says why not.
+ * The open is non-blocking, so a FIFO with no writer or a device cannot stall the caller, and
+ * nothing but a regular file is read; at most `cap + 1` bytes are read, so a file that grows
+ * after the fstat cannot grow the reader either. Throws only the system errors of open/read.
+ */
+export function readRegularFile(path: string, cap: number): { text: string } | string {
+  const fd = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK | constants.O_NOCTTY);
+  try {
+    const stats = fstatSync(fd);
+    if (!stats.isFile()) return `is ${describeFileType(stats)}, not a regular file; not read`;
+    if (stats.size > cap) return `is ${stats.size} bytes, ${describeCap(cap)}; not read`;
+    const buffer = Buffer.alloc(cap + 1);
+    let length = 0;
+    for (;;) {
+      const n = readSync(fd, buffer, length, buffer.length - length, null);
+      if (n === 0) break;
+      length += n;
+      if (length > cap) return `grew while read, ${describeCap(cap)}; not read`;
+    }
+    return { text: buffer.toString('utf8', 0, length) };
+  } finally {
+    closeSync(fd);
+  }
+}
+
+function describeCap(cap: number): string {
+  return `over the limit of ${cap} bytes${cap === maxConfigFileBytes ? ' (1 MiB)' : ''} per file`;
+}
+
+function describeFileType(stats: Stats): string {
+  if (stats.isDirectory()) return 'a directory';
+  if (stats.isFIFO()) return 'a FIFO';
+  if (stats.isCharacterDevice()) return 'a character device';
+  if (stats.isBlockDevice()) return 'a block device';
+  if (stats.isSocket()) return 'a socket';
+  return 'of an unknown type';
 }
 
 /** A directory, or a link to one. */

@@ -4,19 +4,21 @@
  */
 import type { AssembledUnit } from './assemble-units.js';
 import { findProvenance } from './merge.js';
-import { resolveService, type ResolveContext } from './resolve.js';
+import { defaultHandlerUser, resolveService, type ResolveContext } from './resolve.js';
 import type { UserLookup } from './specifiers.js';
 import type { ConfigProblem, ServiceSpec } from './types.js';
-import { validateServiceFile } from './validate.js';
+import { findNulBytes, validateServiceFile } from './validate.js';
 
 export type UnitResult = { ok: true; spec: ServiceSpec } | { ok: false; problems: ConfigProblem[] };
 
 /** Schema validation with defaults, then resolution; `files` and `sources` come from the unit. */
 export function resolveUnit(unit: AssembledUnit, ctx: ResolveContext): UnitResult {
   const file = definingFile(unit);
+  const nulBytes = findNulBytes(file, unit.value);
   const validated = validateServiceFile(file, unit.value);
-  if (!validated.ok) {
-    return { ok: false, problems: validated.problems.map((p) => blameProblem(unit, p)) };
+  if (!validated.ok || nulBytes.length > 0) {
+    const problems = [...nulBytes, ...(validated.ok ? [] : validated.problems)];
+    return { ok: false, problems: problems.map((p) => blameProblem(unit, p)) };
   }
   const resolved = resolveService(unit.name, file, validated.value, ctx);
   if (!resolved.ok) {
@@ -50,13 +52,18 @@ export function findSource(service: ServiceSpec, pointer: string): string {
 }
 
 /**
- * `%u` and `%h`: the service's user as the accounts lookup knows it; no user is the daemon's own
- * (the one resolution gives a service with no `user`).
+ * `%u` and `%h`: the service's user as the accounts lookup knows it; no user is the one resolution
+ * gives a service with no `user` (defaultHandlerUser for a root daemon, else the daemon's own).
  */
 export function makeUserLookup(ctx: ResolveContext): UserLookup {
   return (user) => {
-    if (user === null) return { ok: true, value: { name: ctx.self.user, home: ctx.self.home } };
-    const entry = ctx.accounts.user(user);
+    if (user === null && !ctx.isRoot)
+      return { ok: true, value: { name: ctx.self.user, home: ctx.self.home } };
+    if (typeof user === 'string' && user.includes('\0'))
+      return { ok: false, error: 'the user contains a NUL byte' };
+    const entry = ctx.accounts.user(user ?? defaultHandlerUser);
+    if (entry === null && user === null)
+      return { ok: false, error: `no user "${defaultHandlerUser}" for a service with no "user"` };
     if (entry === null) return { ok: false, error: `unknown user ${JSON.stringify(user)}` };
     return { ok: true, value: { name: entry.name, home: entry.home } };
   };

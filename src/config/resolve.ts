@@ -2,7 +2,14 @@ import { parseListenAddress } from '../listen/address.js';
 import type { AccountLookup } from './accounts.js';
 import { resolveProcessSetup, type ProcessFeatureCheck } from './process-setup.js';
 import { resolvePolicy } from './resolve-policy.js';
-import type { ConfigProblem, Identity, ListenAddress, ServiceFile, ServiceSpec } from './types.js';
+import type {
+  ConfigProblem,
+  Identity,
+  ListenAddress,
+  RunAs,
+  ServiceFile,
+  ServiceSpec,
+} from './types.js';
 
 /** What resolution needs from the world, passed in so this module stays free of I/O. */
 export interface ResolveContext {
@@ -53,6 +60,7 @@ export function resolveService(
     exec: { file: program, argv: [...value.exec] },
     switchTo: who.switchTo,
     identity: who.identity,
+    runAs: who.runAs,
     baseEnv: buildBaseEnv(value, who.identity, ctx.daemonEnv),
     cwd: value.cwd ?? '/',
     process: processSetup,
@@ -128,16 +136,35 @@ function pathDirs(ctx: ResolveContext): string[] {
   return (ctx.daemonEnv.PATH ?? defaultHandlerPath).split(':').filter((dir) => dir.startsWith('/'));
 }
 
+/**
+ * The account a root daemon runs a handler as when its service names no `user`: never root by
+ * accident. `"user": "root"` is the one way to a root handler.
+ */
+export const defaultHandlerUser = 'nobody';
+
+/**
+ * Who the handler runs as. A root daemon switches every handler: to `user`, else to
+ * defaultHandlerUser (with `group` if given, else that user's primary group); a service that
+ * needs root says `"user": "root"`. A daemon that is not root runs handlers as itself.
+ */
 function resolveCredentials(
   value: ServiceFile,
   ctx: ResolveContext,
   note: Note,
-): { switchTo: ServiceSpec['switchTo']; identity: Identity } {
-  if (value.user === undefined && value.group === undefined)
-    return { switchTo: null, identity: ctx.self };
-  const user = value.user === undefined ? null : ctx.accounts.user(value.user);
-  if (value.user !== undefined && user === null)
-    note('/user', `unknown user ${JSON.stringify(value.user)}`);
+): { switchTo: ServiceSpec['switchTo']; identity: Identity; runAs: RunAs } {
+  const isDefaultUser = value.user === undefined;
+  if (isDefaultUser && value.group === undefined && !ctx.isRoot) {
+    const runAs = describeRunAs(ctx.self, ctx.self.gid, 'default', ctx);
+    return { switchTo: null, identity: ctx.self, runAs };
+  }
+  const userKey = value.user ?? (ctx.isRoot ? defaultHandlerUser : undefined);
+  const user = userKey === undefined ? null : ctx.accounts.user(userKey);
+  if (user === null && !isDefaultUser) note('/user', `unknown user ${JSON.stringify(value.user)}`);
+  else if (user === null && userKey !== undefined)
+    note(
+      '/user',
+      `no "user" given and the account "${defaultHandlerUser}" (what a root daemon runs such a handler as) does not exist; name the user, or "root" to run the handler as root`,
+    );
   const group = value.group === undefined ? null : ctx.accounts.group(value.group);
   if (value.group !== undefined && group === null)
     note('/group', `unknown group ${JSON.stringify(value.group)}`);
@@ -145,14 +172,25 @@ function resolveCredentials(
     user === null ? ctx.self : { uid: user.uid, gid: user.gid, user: user.name, home: user.home };
   const uid = identity.uid;
   const gid = group?.gid ?? identity.gid;
+  const runAs = describeRunAs(identity, gid, isDefaultUser ? 'default' : 'file', ctx);
   if (!ctx.isRoot) {
     if (user !== null && uid !== ctx.self.uid)
       note('/user', `changing user needs a root daemon (this one runs as uid ${ctx.self.uid})`);
     if (group !== null && gid !== ctx.self.gid)
       note('/group', `changing group needs a root daemon (this one runs as gid ${ctx.self.gid})`);
-    return { switchTo: null, identity };
+    return { switchTo: null, identity, runAs };
   }
-  return { switchTo: { uid, gid }, identity };
+  return { switchTo: { uid, gid }, identity, runAs };
+}
+
+function describeRunAs(
+  identity: Identity,
+  gid: number,
+  from: RunAs['from'],
+  ctx: ResolveContext,
+): RunAs {
+  const group = ctx.accounts.group(gid)?.name ?? null;
+  return { user: identity.user, uid: identity.uid, group, gid, from };
 }
 
 function resolveOwner(

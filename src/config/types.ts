@@ -67,6 +67,19 @@ export interface Identity {
   readonly home: string;
 }
 
+/**
+ * The account and group a handler runs as. `from`: `file` when the service names its `user`,
+ * `default` when it does not (a root daemon: defaultHandlerUser; any other: the daemon's user).
+ */
+export interface RunAs {
+  readonly user: string;
+  readonly uid: number;
+  /** The group's name; null when the group database has none for `gid`. */
+  readonly group: string | null;
+  readonly gid: number;
+  readonly from: 'file' | 'default';
+}
+
 export interface SocketSpec {
   readonly mode: number;
   readonly uid: number | null;
@@ -89,6 +102,8 @@ export interface ServiceSpec {
   readonly switchTo: { readonly uid: number; readonly gid: number } | null;
   /** The user the handler runs as (for HOME, USER, LOGNAME). */
   readonly identity: Identity;
+  /** Who the handler runs as, and whether the file said so (what `check` shows). */
+  readonly runAs: RunAs;
   /** Fixed part of the handler environment: PATH, HOME, USER, LOGNAME, passEnv, env. */
   readonly baseEnv: Readonly<Record<string, string>>;
   readonly cwd: string;

@@ -135,3 +135,30 @@ function describeSchemaError(file: string, error: ErrorObject): ConfigProblem {
       return { file, pointer: at, message: error.message ?? 'is invalid' };
   }
 }
+
+/**
+ * Every string and object key of a service holding a NUL byte, each a problem at its pointer:
+ * no path, argument, account name or environment entry can hold one, so such a value would pass
+ * the schema and fail later, at bind or on every connection. Iterative (no stack to overflow).
+ */
+export function findNulBytes(file: string, json: unknown): ConfigProblem[] {
+  const problems: ConfigProblem[] = [];
+  const message =
+    'contains a NUL byte, which no path, argument, name or environment entry can hold';
+  const stack: { value: unknown; pointer: string }[] = [{ value: json, pointer: '' }];
+  for (let item = stack.pop(); item !== undefined; item = stack.pop()) {
+    const { value, pointer } = item;
+    if (typeof value === 'string' && value.includes('\0'))
+      problems.push({ file, pointer, message });
+    if (value === null || typeof value !== 'object') continue;
+    const entries = Object.entries(value);
+    for (let i = entries.length - 1; i >= 0; i--) {
+      const [key, inner] = entries[i] as [string, unknown];
+      const at = appendPointer(pointer, key);
+      if (!Array.isArray(value) && key.includes('\0'))
+        problems.push({ file, pointer: at, message });
+      stack.push({ value: inner, pointer: at });
+    }
+  }
+  return problems;
+}

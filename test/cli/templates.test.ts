@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import { copyFileSync, symlinkSync } from 'node:fs';
 import { userInfo } from 'node:os';
 import { join } from 'node:path';
@@ -33,6 +34,12 @@ async function check(confDir: string): Promise<{ code: number | null; out: strin
 }
 
 const self = userInfo();
+/** Who `%u`/`%h` describe in a service with no `user`: nobody for a root daemon, else its own user. */
+const defaultUser = isRoot ? { username: 'nobody', homedir: nobodyHome() } : self;
+
+function nobodyHome(): string {
+  return execFileSync('getent', ['passwd', 'nobody'], { encoding: 'utf8' }).split(':')[5] ?? '';
+}
 
 t.test('template, instance and both drop-in dirs: precedence, files and sources', async (t) => {
   const conf = makeConfDir({
@@ -155,13 +162,13 @@ t.test('specifiers expand in every string, in a template and in a plain service'
       BIG_I: 'srv/www-data',
       P: 'spec',
       N: 'spec@srv-www\\x2ddata',
-      U: self.username,
-      H: self.homedir,
+      U: defaultUser.username,
+      H: defaultUser.homedir,
       PCT: '100%',
       LIT: '%i',
     },
   });
-  t.strictSame(services.plain?.exec, ['echo', 'plain', 'plain', self.username]);
+  t.strictSame(services.plain?.exec, ['echo', 'plain', 'plain', defaultUser.username]);
 });
 
 t.test('every bad case: the file that supplied the value, exact message, exit 100', async (t) => {

@@ -1,6 +1,6 @@
 import { spawnSync } from 'node:child_process';
 import { once } from 'node:events';
-import { closeSync, readlinkSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, readlinkSync, writeSync } from 'node:fs';
 import { connect, createServer, type Socket } from 'node:net';
 import t, { type Test } from 'tap';
 import { ExitCode, FatalError } from '../../src/errors.js';
@@ -18,7 +18,12 @@ import {
 
 const addon = loadNativeAddon();
 const noAddon = addon === null ? 'the native addon is not built' : false;
-const hasPython = spawnSync('python3', ['-c', '']).status === 0;
+/**
+ * The handler runs as nobody under a root daemon: prefer the system python3, since one found
+ * on PATH may live under /root (pyenv shims), out of nobody's reach.
+ */
+const python = existsSync('/usr/bin/python3') ? '/usr/bin/python3' : 'python3';
+const hasPython = spawnSync(python, ['-c', '']).status === 0;
 
 interface Accepted {
   fd: number;
@@ -165,7 +170,7 @@ for (const spawner of ['native', 'portable'] as const) {
         (hasPython ? false : 'needs python3 to read the options from inside a handler'),
     },
     async (t) => {
-      const exec = ['python3', '-c', sockoptScript];
+      const exec = [python, '-c', sockoptScript];
       const conf = makeConfDir({
         'plain.json': { listen: 'tcp:127.0.0.1:0', exec },
         'both.json': {

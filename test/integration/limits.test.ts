@@ -1,6 +1,6 @@
 import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { chmodSync, readFileSync, writeFileSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
 import { join } from 'node:path';
 import t from 'tap';
@@ -187,6 +187,10 @@ t.test('a source over its rate is refused alone; a denied peer costs no spawn', 
     },
   });
   const mark = join(conf.dir, 'starts');
+  // a root daemon runs this handler as nobody: it may pass through the dir and append to the mark
+  chmodSync(conf.dir, 0o711);
+  writeFileSync(mark, '');
+  chmodSync(mark, 0o666);
   writeServices(conf.confDir, {
     'guarded.json': {
       listen: 'tcp:127.0.0.1:0',

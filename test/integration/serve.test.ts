@@ -321,6 +321,7 @@ for (const { spawner, count } of floods) {
 t.test('a failed spawn is logged, the connection closed, the daemon goes on', async (t) => {
   const programs = makeConfDir({});
   t.teardown(programs.cleanup);
+  chmodSync(programs.dir, 0o755); // the handlers run as nobody under a root daemon
   const gone = join(programs.dir, 'gone');
   copyFileSync('/bin/true', gone);
   const noexec = `${gone}-noexec`;
