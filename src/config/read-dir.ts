@@ -110,9 +110,13 @@ export function readRegularFile(path: string, cap: number): { text: string } | s
     const stats = fstatSync(fd);
     if (!stats.isFile()) return `is ${describeFileType(stats)}, not a regular file; not read`;
     if (stats.size > cap) return `is ${stats.size} bytes, ${describeCap(cap)}; not read`;
-    const buffer = Buffer.alloc(cap + 1);
+    // Sized from fstat (a service file is a few hundred bytes), grown only if the file grows.
+    let buffer = Buffer.allocUnsafe(stats.size + 1);
     let length = 0;
     for (;;) {
+      if (length === buffer.length) {
+        buffer = Buffer.concat([buffer, Buffer.allocUnsafe(buffer.length)], cap + 1);
+      }
       const n = readSync(fd, buffer, length, buffer.length - length, null);
       if (n === 0) break;
       length += n;
