@@ -5,6 +5,7 @@ import { hideBin } from 'yargs/helpers';
 import { ExitCode, FatalError } from './errors.js';
 import { logLevels, type LogLevel } from './log/events.js';
 import { logFormats, type LogFormat } from './log/logger.js';
+import { defaultRecordRate } from './log/record-limiter.js';
 import { packagePath } from './package-root.js';
 import { spawnerChoices, type SpawnerChoice } from './spawn/select-spawner.js';
 
@@ -71,6 +72,17 @@ export async function main(argv: string[]): Promise<number> {
             type: 'number',
             describe: 'most handlers running at once across every service (default: no cap)',
           },
+          'log-rate': {
+            type: 'number',
+            default: defaultRecordRate.perSecond,
+            describe:
+              'refuse and other records a peer can repeat: per second, per service and reason',
+          },
+          'log-burst': {
+            type: 'number',
+            default: defaultRecordRate.burst,
+            describe: 'refuse and other records a peer can repeat: written back to back',
+          },
           control,
         }),
       async (args) => {
@@ -89,6 +101,18 @@ export async function main(argv: string[]): Promise<number> {
             ExitCode.permanent,
           );
         }
+        if (!(args.logRate > 0)) {
+          throw new FatalError(
+            `--log-rate ${args.logRate}: must be a number of records per second above 0`,
+            ExitCode.permanent,
+          );
+        }
+        if (!(Number.isInteger(args.logBurst) && args.logBurst >= 1)) {
+          throw new FatalError(
+            `--log-burst ${args.logBurst}: must be an integer of at least 1`,
+            ExitCode.permanent,
+          );
+        }
         const { runServe } = await import('./commands/serve.js');
         set(
           await runServe({
@@ -98,6 +122,7 @@ export async function main(argv: string[]): Promise<number> {
             spawner: args.spawner,
             killGrace: args.killGrace,
             maxConnections: args.maxConnections,
+            logRecords: { perSecond: args.logRate, burst: args.logBurst },
             control: args.control,
           }),
         );

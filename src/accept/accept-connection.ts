@@ -1,8 +1,8 @@
+import type { Readable } from 'node:stream';
 import type { ListenAddress, ServiceSpec } from '../config/types.js';
 import type { IncomingConnection } from '../listen/incoming.js';
 import type { EventLog } from '../log/events.js';
-import { cleanText } from '../log/clean.js';
-import { forEachLine } from '../log/line-splitter.js';
+import { readStderr, type StderrLines } from '../log/line-splitter.js';
 import { buildHandlerEnv } from '../spawn/env.js';
 import { buildSpawnPlan } from '../spawn/plan.js';
 import type { HandlerOutcome, Spawner } from '../spawn/types.js';
@@ -53,8 +53,6 @@ export interface AcceptDeps {
   /** Exactly once per startHandler call: the handler has exited or never started. */
   readonly onGone: () => void;
 }
-
-const maxStderrLine = 4096;
 
 /**
  * Describes an accepted (unread) connection: its fd, its peer and its connection id `n`. Returns
@@ -126,11 +124,8 @@ export function startHandler(
     pid: handler.pid,
     ...(waitedMs === null ? {} : { waitedMs }),
   });
-  if (spawned.stderr !== null) {
-    forEachLine(spawned.stderr, maxStderrLine, (line) =>
-      log.log('info', 'stderr', { pid: handler.pid, line: cleanText(line, maxStderrLine) }),
-    );
-  }
+  const stderr =
+    spawned.stderr === null ? null : logStderr(spawned.stderr, deps.service, log, handler.pid);
   void spawned.outcome.then((outcome) => {
     if (outcome.kind === 'spawn-failed') reportFailure(deps, log, peer, outcome);
     else
@@ -141,9 +136,30 @@ export function startHandler(
         durationMs: deps.now() - handler.startedAt,
         timedOut: ending.timedOut,
         forced: ending.forced,
+        ...(stderr === null || stderr.droppedTotal === 0
+          ? {}
+          : { stderrDropped: stderr.droppedTotal }),
       });
     deps.onEnd(handler, outcome);
     deps.onGone();
+  });
+}
+
+/** Logs a handler's stderr lines, within the service's `stderrRate`, and what it dropped. */
+function logStderr(
+  stream: Readable,
+  service: ServiceSpec,
+  log: EventLog,
+  pid: number,
+): StderrLines {
+  return readStderr(stream, service.stderrRate, {
+    line: (text, truncated) =>
+      log.log('info', 'stderr', {
+        pid,
+        line: text,
+        ...(truncated === 0 ? {} : { truncated }),
+      }),
+    dropped: (bytes, total) => log.log('warn', 'stderr-dropped', { pid, bytes, total }),
   });
 }
 

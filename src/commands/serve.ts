@@ -16,7 +16,9 @@ import {
 } from '../daemon/takeover.js';
 import { ExitCode, FatalError } from '../errors.js';
 import type { EventLog, LogEvent, LogFields, LogLevel } from '../log/events.js';
-import { createLogger, type LogFormat } from '../log/logger.js';
+import { createLogger, type DaemonLog, type LogFormat } from '../log/logger.js';
+import { defaultRecordRate } from '../log/record-limiter.js';
+import type { BucketRate } from '../limits/settings.js';
 import { loadNativeAddon } from '../spawn/native-addon.js';
 import { selectSpawner, type SpawnerChoice } from '../spawn/select-spawner.js';
 import { configDirFrom, loadOrFail } from './load-or-fail.js';
@@ -31,6 +33,8 @@ export interface ServeArgs {
   readonly control?: string | undefined;
   /** `--max-connections`: handlers across every service; absent: no cap. */
   readonly maxConnections?: number | undefined;
+  /** `--log-rate`, `--log-burst`: the bucket of each (service, event, reason) of limited records. */
+  readonly logRecords?: BucketRate | undefined;
 }
 
 /** How long each step of a hand-over may take. */
@@ -52,7 +56,11 @@ export async function runServe(args: ServeArgs): Promise<number> {
   // fds inherited without close-on-exec (from a shell, a supervisor) must reach no handler
   loadNativeAddon()?.closeOnExecFrom(3);
   const config = loadOrFail(configDirFrom(args.configDir), selected.spawner);
-  const log = createLogger({ format: args.logFormat, level: args.logLevel });
+  const log = createLogger({
+    format: args.logFormat,
+    level: args.logLevel,
+    records: args.logRecords ?? defaultRecordRate,
+  });
   if (inheritance.problem !== null)
     log.log('warn', 'inherit-unused', { fd: null, name: null, reason: inheritance.problem });
   const daemon = new Daemon({
@@ -64,7 +72,7 @@ export async function runServe(args: ServeArgs): Promise<number> {
     nativeAccept: selected.nativeAccept,
     maxConnections: args.maxConnections ?? null,
   });
-  const serving = new Serving(daemon, controlPath);
+  const serving = new Serving(daemon, controlPath, log);
   const pairs = await serving.start(inheritance, takeover);
   return serving.run(() => announceReady(daemon, pairs, takeover, selected.spawner.name));
 }
@@ -77,6 +85,7 @@ class Serving {
   constructor(
     private readonly daemon: Daemon,
     private readonly controlPath: string,
+    private readonly log: DaemonLog,
   ) {}
 
   /** Binds everything; the control socket after fresh addresses, before inherited fds. */
@@ -103,6 +112,7 @@ class Serving {
       const done = async (): Promise<void> => {
         uninstall();
         await this.control?.close();
+        this.log.flush();
         daemon.log.log('info', 'exit', { code: 0 });
         resolve(ExitCode.ok);
       };

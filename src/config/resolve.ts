@@ -65,6 +65,7 @@ export function resolveService(
     cwd: value.cwd ?? '/',
     process: processSetup,
     stderr: value.stderr,
+    stderrRate: value.stderrRate,
     socket: {
       mode: parseInt(value.socket.mode, 8),
       uid: socketOwner.uid,

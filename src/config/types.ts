@@ -1,5 +1,5 @@
 import type { AccessRules, AccessSettings } from '../access/rules.js';
-import type { LimitsSettings, ResolvedLimits } from '../limits/settings.js';
+import type { BucketRate, LimitsSettings, ResolvedLimits } from '../limits/settings.js';
 import type { StderrTarget } from '../spawn/types.js';
 import type { ProcessSetup, ProcessSetupFile } from './process-setup.js';
 
@@ -16,6 +16,8 @@ export interface ServiceFile extends ProcessSetupFile {
   readonly passEnv: readonly string[];
   readonly cwd?: string;
   readonly stderr: StderrTarget;
+  /** Schema defaults applied: bytes of stderr logged per second per handler. */
+  readonly stderrRate: BucketRate;
   readonly socket: SocketFile;
   /** Schema defaults applied (schema/limits.schema.json). */
   readonly limits: LimitsSettings;
@@ -50,6 +52,7 @@ export const serviceFileKeys = [
   'chroot',
   'noNewPrivileges',
   'stderr',
+  'stderrRate',
   'socket',
   'limits',
   'access',
@@ -110,6 +113,8 @@ export interface ServiceSpec {
   /** Supplementary groups, rlimits, umask, nice, chroot, no_new_privs. */
   readonly process: ProcessSetup;
   readonly stderr: StderrTarget;
+  /** With `stderr: log`: the byte bucket each handler's stderr lines are logged within. */
+  readonly stderrRate: BucketRate;
   readonly socket: SocketSpec;
   /**
    * `limits` and `access` compiled for admission (structurally the AdmitPolicy of

@@ -19,6 +19,10 @@ export const logEvents = {
   'spawn-failed':
     'a handler could not be started; the connection was closed (service, conn, code, error)',
   stderr: "one line of a handler's stderr (service, conn, pid, line)",
+  'stderr-dropped':
+    "stderr lines over the service's stderrRate were read and dropped (service, conn, pid, bytes, total)",
+  'log-suppressed':
+    'records over the log rate were counted, not written (service, record, reason, suppressed, intervalMs)',
   'accept-failed':
     'accept(2) failed on a listener, e.g. EMFILE; the listener goes on (service, code)',
   'no-services': 'the configuration has no enabled service',

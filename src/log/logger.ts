@@ -1,11 +1,38 @@
+import { performance } from 'node:perf_hooks';
 import winston from 'winston';
-import type { EventLog, LogFields, LogLevel } from './events.js';
+import type { BucketRate } from '../limits/settings.js';
+import type { EventLog, LogEvent, LogFields, LogJson, LogLevel } from './events.js';
+import {
+  admitRecord,
+  createRecordLimiter,
+  summaryQuietMs,
+  takeSummaries,
+} from './record-limiter.js';
 
 export const logFormats = ['json', 'text'] as const;
 export type LogFormat = (typeof logFormats)[number];
 
-/** A winston logger writing one record per line to stderr, as JSON or as text for people. */
-export function createLogger(options: { format: LogFormat; level: LogLevel }): EventLog {
+/** The daemon's log: records, and the summaries of what the record limiter suppressed. */
+export interface DaemonLog extends EventLog {
+  /** Writes every pending `log-suppressed` summary now (before the last record). */
+  flush(): void;
+}
+
+export interface LoggerOptions {
+  readonly format: LogFormat;
+  readonly level: LogLevel;
+  /** The bucket of each (service, event, reason) of record-limiter.ts; null: no limit. */
+  readonly records?: BucketRate | null;
+  /** Monotonic ms (default performance.now). */
+  readonly clock?: () => number;
+}
+
+/**
+ * A winston logger writing one record per line to stderr, as JSON or as text for people.
+ * Records a peer can repeat at will are rate-limited; what is suppressed is counted and
+ * summed up in `log-suppressed` records, checked every second while anything is pending.
+ */
+export function createLogger(options: LoggerOptions): DaemonLog {
   const logger = winston.createLogger({
     level: options.level,
     levels: { error: 0, warn: 1, info: 2, debug: 3 },
@@ -14,20 +41,55 @@ export function createLogger(options: { format: LogFormat; level: LogLevel }): E
       new winston.transports.Console({ stderrLevels: ['error', 'warn', 'info', 'debug'] }),
     ],
   });
-  return wrap(logger, {});
+  const clock = options.clock ?? (() => performance.now());
+  const limiter = options.records == null ? null : createRecordLimiter(options.records);
+  let timer: NodeJS.Timeout | null = null;
+  const summarize = (all: boolean): void => {
+    if (limiter === null) return;
+    for (const { level, service, ...summary } of takeSummaries(limiter, clock(), all))
+      root.log(level, 'log-suppressed', { ...(service === null ? {} : { service }), ...summary });
+    if (limiter.pending === 0 && timer !== null) {
+      clearInterval(timer);
+      timer = null;
+    }
+  };
+  const gate: Gate | null =
+    limiter === null
+      ? null
+      : (level, service, event, fields) => {
+          if (admitRecord(limiter, level, service, event, fields, clock())) return true;
+          if (timer === null) {
+            timer = setInterval(() => summarize(false), summaryQuietMs);
+            timer.unref();
+          }
+          return false;
+        };
+  const root = wrap(logger, {}, gate);
+  return { ...root, flush: () => summarize(true) };
 }
+
+/** Whether a record at an enabled level may be written (the record limiter's decision). */
+type Gate = (
+  level: LogLevel,
+  service: LogJson | undefined,
+  event: LogEvent,
+  fields: LogFields,
+) => boolean;
 
 /**
  * Children only remember their bound fields (no winston child per connection), and a record
- * below the level costs one comparison: both sit on the per-connection path.
+ * below the level costs one comparison, a suppressed one a few map look-ups: all of that sits
+ * on the per-connection path.
  */
-function wrap(logger: winston.Logger, bound: LogFields): EventLog {
+function wrap(logger: winston.Logger, bound: LogFields, gate: Gate | null): EventLog {
   return {
     log(level: LogLevel, event, fields: LogFields = {}) {
-      if (logger.isLevelEnabled(level)) logger.log(level, event, { ...bound, ...fields });
+      if (!logger.isLevelEnabled(level)) return;
+      if (gate !== null && !gate(level, bound.service, event, fields)) return;
+      logger.log(level, event, { ...bound, ...fields });
     },
     child(fields) {
-      return wrap(logger, { ...bound, ...fields });
+      return wrap(logger, { ...bound, ...fields }, gate);
     },
   };
 }

@@ -14,7 +14,7 @@ import {
   parseListenAddress,
 } from '../../src/listen/address.js';
 import { cleanText } from '../../src/log/clean.js';
-import { forEachLine } from '../../src/log/line-splitter.js';
+import { readStderr } from '../../src/log/line-splitter.js';
 
 t.test('listen addresses parse, print back and collide as the kernel would', async (t) => {
   const ok = (text: string): unknown => {
@@ -125,15 +125,27 @@ t.test('peer-controlled text is cleaned before it is logged', async (t) => {
   t.equal(cleanText('abcdef', 3), 'abc…[3 more characters]');
 });
 
-t.test('stderr is split into lines, long lines into pieces', async (t) => {
+t.test('stderr is split into lines, a long line cut with a count of what was cut', async (t) => {
   const stream = new PassThrough();
-  const lines: string[] = [];
-  forEachLine(stream, 8, (line) => lines.push(line));
+  const lines: [string, number][] = [];
+  const rate = { perSecond: 65536, burst: 1 << 20 };
+  const dropped: number[] = [];
+  readStderr(stream, rate, {
+    line: (text, truncated) => lines.push([text, truncated]),
+    dropped: (bytes) => dropped.push(bytes),
+  });
   stream.write('one\r\ntw');
-  stream.write('o\n0123456789abc\nlast');
+  stream.write(`o\n${'x'.repeat(5000)}`);
+  stream.write(`${'y'.repeat(100)}\nlast`);
   stream.end();
-  await new Promise((resolve) => stream.on('end', resolve));
-  t.same(lines, ['one', 'two', '01234567', '89abc', 'last']);
+  await new Promise((resolve) => stream.on('close', resolve));
+  t.same(lines, [
+    ['one', 0],
+    ['two', 0],
+    ['x'.repeat(4096), 5100 - 4096],
+    ['last', 0],
+  ]);
+  t.same(dropped, []);
 });
 
 t.test(
