@@ -13,6 +13,7 @@
         "native/launch.c",
         "native/names.c",
         "native/orphans.c",
+        "native/peer.c",
         "native/spawn.c",
         "native/spawn-options.c"
       ],

@@ -16,6 +16,8 @@
  *   acceptStart(fd, options, onAccepted), acceptStop(fd)
  *                               accept.c: accept4 on a listening socket, connections to JS
  *   closeOnExecFrom(fd)         fds.c: inherited fds reach no handler
+ *   peerGone(fd), sendFds(socket, fds, timeoutMs), receiveFds(socket, count, timeoutMs)
+ *                               peer.c: queued connections whose peer left; passing them on
  *
  * The child, in order: setsid, signal dispositions to SIG_DFL, socket on fds 0 and 1 and the
  * stderr target on 2 (pipe, socket or /dev/null), every other fd close-on-exec (close_range,
@@ -80,6 +82,11 @@ static int export_function(napi_env env, napi_value exports, const char *name,
   return napi_set_named_property(env, exports, name, value) == napi_ok ? 0 : -1;
 }
 
+/* peer.c */
+napi_value js_peer_gone(napi_env env, napi_callback_info info);
+napi_value js_send_fds(napi_env env, napi_callback_info info);
+napi_value js_receive_fds(napi_env env, napi_callback_info info);
+
 static napi_value init(napi_env env, napi_value exports) {
   struct addon_state *state = calloc(1, sizeof *state);
   if (state == NULL) {
@@ -103,7 +110,10 @@ static napi_value init(napi_env env, napi_value exports) {
       export_function(env, exports, "lookupGroup", js_lookup_group, state) != 0 ||
       export_function(env, exports, "acceptStart", js_accept_start, state) != 0 ||
       export_function(env, exports, "acceptStop", js_accept_stop, state) != 0 ||
-      export_function(env, exports, "closeOnExecFrom", js_close_on_exec_from, state) != 0) {
+      export_function(env, exports, "closeOnExecFrom", js_close_on_exec_from, state) != 0 ||
+      export_function(env, exports, "peerGone", js_peer_gone, state) != 0 ||
+      export_function(env, exports, "sendFds", js_send_fds, state) != 0 ||
+      export_function(env, exports, "receiveFds", js_receive_fds, state) != 0) {
     return NULL;
   }
   return exports;

@@ -51,7 +51,7 @@ export async function runServe(args: ServeArgs): Promise<number> {
   const takeover =
     inheritance.handoverFd === null
       ? null
-      : await openTakeover(inheritance.handoverFd, handoverTimeoutMs);
+      : await openTakeover(inheritance.handoverFd, handoverTimeoutMs, inheritance.handoverQueueFd);
   const selected = selectSpawner(args.spawner);
   // fds inherited without close-on-exec (from a shell, a supervisor) must reach no handler
   loadNativeAddon()?.closeOnExecFrom(3);

@@ -61,6 +61,26 @@ export class HandlerQueue {
     if (index === 0) this.changed(this.waiters.length > 0);
   }
 
+  /**
+   * Puts `waiters` (in arrival order) before those waiting now: they arrived first (a failed
+   * hand-over gives them back; a hand-over brings them from the previous process).
+   */
+  restore(waiters: readonly QueuedConnection[]): void {
+    if (waiters.length === 0) return;
+    this.waiters = [...waiters, ...this.waiters];
+    this.changed(true);
+  }
+
+  /** Removes and returns, in arrival order, the waiters that pass `test`. */
+  removeWhere(test: (waiter: QueuedConnection) => boolean): QueuedConnection[] {
+    const head = this.waiters[0];
+    const removed = this.waiters.filter(test);
+    if (removed.length === 0) return removed;
+    this.waiters = this.waiters.filter((w) => !removed.includes(w));
+    if (this.waiters[0] !== head) this.changed(this.waiters.length > 0);
+    return removed;
+  }
+
   /** Empties the queue and returns what waited, in arrival order. */
   takeAll(): QueuedConnection[] {
     const all = this.waiters;

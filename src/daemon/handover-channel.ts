@@ -1,8 +1,15 @@
 import type { Socket } from 'node:net';
+import type { Peer } from '../accept/peer.js';
 import type { CarriedHandler } from './inherited-handlers.js';
 
 /** The environment variable that gives the new process the fd of its channel to the old one. */
 export const handoverFdVariable = 'SOCKETEER_HANDOVER_FD';
+
+/**
+ * The environment variable that gives the new process a second Unix socket, on which the old one
+ * sends the fds of its queued connections (SCM_RIGHTS, in `order`), right after `state`.
+ */
+export const handoverQueueFdVariable = 'SOCKETEER_HANDOVER_QUEUE_FD';
 
 /**
  * The hand-over conversation, one JSON line each, in this order:
@@ -18,7 +25,12 @@ export type HandoverMessage =
       /** Services that stay unbound (stopped, or draining in the old process). */
       readonly stopped: readonly string[];
     }
-  | { readonly kind: 'prepared'; readonly pid: number }
+  | {
+      readonly kind: 'prepared';
+      readonly pid: number;
+      /** It can take queued connections (it has the queue socket and the addon). */
+      readonly queue?: boolean;
+    }
   | { readonly kind: 'state'; readonly services: Readonly<Record<string, CarriedService>> }
   | { readonly kind: 'ready'; readonly pid: number; readonly addresses: readonly string[] };
 
@@ -26,6 +38,20 @@ export type CarriedService = {
   /** The runner's counters (accepted, spawnFailed, refused by reason, ...). */
   readonly counters: Readonly<Record<string, unknown>>;
   readonly handlers: readonly CarriedHandler[];
+  /** Connections waiting in the queue, their fds sent on the queue socket. */
+  readonly queued?: readonly CarriedWaiter[];
+};
+
+/** A queued connection as a hand-over carries it; its fd is the `order`-th one sent. */
+export type CarriedWaiter = {
+  readonly conn: string;
+  readonly peer: Peer;
+  /** How long it had waited when it was passed (ms). */
+  readonly waitedMs: number;
+  /** Its place among every passed connection, in arrival order across services (from 0). */
+  readonly order: number;
+  /** Never sent: the fd the new process received for it. */
+  readonly fd?: number;
 };
 
 /** Reads and writes hand-over messages on one socket; never throws. */

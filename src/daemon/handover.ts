@@ -5,7 +5,23 @@ import type { ListenAddress } from '../config/types.js';
 import { formatListenAddress } from '../listen/address.js';
 import type { Daemon } from './daemon.js';
 import type { ServiceRunner } from './service-runner.js';
-import { HandoverChannel, handoverFdVariable, type CarriedService } from './handover-channel.js';
+import { loadPeerAddon } from '../listen/peer-state.js';
+import {
+  HandoverChannel,
+  handoverFdVariable,
+  handoverQueueFdVariable,
+  type CarriedService,
+  type CarriedWaiter,
+} from './handover-channel.js';
+import {
+  closeTaken,
+  describeTaken,
+  dropTaken,
+  giveBack,
+  sendTaken,
+  takeQueues,
+  type Taken,
+} from './handover-queue.js';
 import { formatFdName, listenFdsStart } from './inherited-fds.js';
 import { readStartTicks } from './inherited-handlers.js';
 import { notifySystemd } from './sd-notify.js';
@@ -18,7 +34,7 @@ export interface HandOverOptions {
 }
 
 export type HandOverOutcome =
-  | { readonly ok: true; readonly pid: number; readonly handlers: number }
+  | { readonly ok: true; readonly pid: number; readonly handlers: number; readonly queued: number }
   | { readonly ok: false; readonly message: string };
 
 interface Passed {
@@ -46,7 +62,8 @@ export function handOver(daemon: Daemon, options: HandOverOptions): Promise<Hand
     daemon.hasHandedOver = true;
     await control.discard();
     await notifySystemd([`MAINPID=${outcome.pid}`], daemon.log);
-    daemon.log.log('info', 'upgrade', { pid: outcome.pid, handlers: outcome.handlers });
+    const { pid, handlers, queued } = outcome;
+    daemon.log.log('info', 'upgrade', { pid, handlers, queued });
     return outcome;
   });
 }
@@ -54,30 +71,45 @@ export function handOver(daemon: Daemon, options: HandOverOptions): Promise<Hand
 interface Successor {
   readonly child: ChildProcess;
   readonly channel: HandoverChannel | null;
+  /** Where the fds of queued connections go (null: the addon is not built). */
+  readonly queueSocket: Socket | null;
   /** Resolves with how it ended (or failed to start). */
   readonly exited: Promise<string>;
 }
 
-/** The conversation of a hand-over; on a failure the successor is killed and we serve again. */
+/**
+ * The conversation of a hand-over; on a failure the successor is killed and we serve again.
+ * Queued connections go with `state` (their fds right after it, on the queue socket) when the
+ * successor can take them; our copies are closed once it is ready, given back on a failure.
+ */
 async function converse(
   daemon: Daemon,
   successor: Successor,
   timeoutMs: number,
 ): Promise<HandOverOutcome> {
   const { channel, exited } = successor;
-  if (channel === null) return abandon(daemon, successor, 'its channel was not created', []);
+  if (channel === null) return abandon(daemon, successor, 'its channel was not created', [], []);
   channel.send({ kind: 'hello', version: 1, from: process.pid, stopped: unboundServices(daemon) });
   const prepared = await Promise.race([channel.receive('prepared', timeoutMs), exited]);
   if (typeof prepared === 'string' || prepared === null)
-    return abandon(daemon, successor, prepared ?? `not prepared within ${timeoutMs} ms`, []);
-  const closed = await stopAccepting(daemon);
-  channel.send({ kind: 'state', services: carryServices(daemon) });
+    return abandon(daemon, successor, prepared ?? `not prepared within ${timeoutMs} ms`, [], []);
+  const closed = stopAccepting(daemon);
+  let taken = takeQueues(daemon);
+  if (prepared.queue !== true || successor.queueSocket === null) {
+    dropTaken(taken);
+    taken = [];
+  }
+  channel.send({ kind: 'state', services: carryServices(daemon, describeTaken(taken)) });
+  const unsent = sendTaken(successor.queueSocket, taken, timeoutMs);
+  if (unsent !== null) return abandon(daemon, successor, unsent, closed, taken);
   const ready = await Promise.race([channel.receive('ready', timeoutMs), exited]);
   if (typeof ready === 'string' || ready === null)
-    return abandon(daemon, successor, ready ?? `not ready within ${timeoutMs} ms`, closed);
+    return abandon(daemon, successor, ready ?? `not ready within ${timeoutMs} ms`, closed, taken);
+  closeTaken(taken);
   channel.destroy();
+  successor.queueSocket?.destroy();
   successor.child.unref();
-  return { ok: true, pid: ready.pid, handlers: daemon.activeHandlers };
+  return { ok: true, pid: ready.pid, handlers: daemon.activeHandlers, queued: taken.length };
 }
 
 /**
@@ -90,6 +122,7 @@ async function abandon(
   successor: Successor,
   reason: string,
   closed: readonly Closed[],
+  taken: readonly Taken[],
 ): Promise<HandOverOutcome> {
   const { child, channel, exited } = successor;
   let timer: NodeJS.Timeout | undefined;
@@ -98,8 +131,10 @@ async function abandon(
   clearTimeout(timer);
   child.kill('SIGKILL');
   channel?.destroy();
+  successor.queueSocket?.destroy();
   await exited;
   await resumeServing(daemon, closed);
+  giveBack(taken);
   return { ok: false, message: `hand-over to pid ${child.pid ?? '?'} failed: ${why}` };
 }
 
@@ -136,12 +171,23 @@ function isSameAddress(a: ListenAddress, b: ListenAddress): boolean {
 function startSuccessor(passed: readonly Passed[]): Successor {
   const env: NodeJS.ProcessEnv = { ...process.env };
   delete env.LISTEN_PID;
+  const channelFd = listenFdsStart + passed.length;
+  // a second socket for the queued connections' fds: only the addon can send them
+  const hasQueueSocket = loadPeerAddon() !== null;
   Object.assign(env, {
     LISTEN_FDS: String(passed.length),
     LISTEN_FDNAMES: passed.map((p) => p.name).join(':'),
-    [handoverFdVariable]: String(listenFdsStart + passed.length),
+    [handoverFdVariable]: String(channelFd),
+    ...(hasQueueSocket ? { [handoverQueueFdVariable]: String(channelFd + 1) } : {}),
   });
-  const stdio: StdioOptions = ['ignore', 'inherit', 'inherit', ...passed.map((p) => p.fd), 'pipe'];
+  const stdio: StdioOptions = [
+    'ignore',
+    'inherit',
+    'inherit',
+    ...passed.map((p) => p.fd),
+    'pipe',
+    ...(hasQueueSocket ? ['pipe' as const] : []),
+  ];
   const child = spawn(process.execPath, [...process.execArgv, ...process.argv.slice(1)], {
     stdio,
     env,
@@ -151,8 +197,15 @@ function startSuccessor(passed: readonly Passed[]): Successor {
     child.once('error', (error) => resolve(`unable to start it: ${error.message}`));
     child.once('exit', (code, signal) => resolve(`it exited (${signal ?? `code ${code}`})`));
   });
-  const socket = child.stdio[listenFdsStart + passed.length] as Socket | null | undefined;
-  return { child, exited, channel: socket ? new HandoverChannel(socket) : null };
+  const socket = child.stdio[channelFd] as Socket | null | undefined;
+  const queueSocket = hasQueueSocket ? (child.stdio[channelFd + 1] as Socket | null) : null;
+  queueSocket?.on('error', () => undefined);
+  return {
+    child,
+    exited,
+    channel: socket ? new HandoverChannel(socket) : null,
+    queueSocket: queueSocket ?? null,
+  };
 }
 
 function unboundServices(daemon: Daemon): string[] {
@@ -169,16 +222,21 @@ interface Closed {
   readonly port: number | undefined;
 }
 
-/** Closes our copies of the listening sockets; the new process holds its own, nothing queued is lost. */
-async function stopAccepting(daemon: Daemon): Promise<Closed[]> {
+/**
+ * Closes our copies of the listening sockets; the new process holds its own, and connections
+ * not yet accepted wait in their backlog. close() stops accepting at once, so the queues can be
+ * taken right after this (none grows then). Not awaited: a net.Server's close completes only
+ * once its connections are closed, and the queued ones among them are about to be passed on.
+ */
+function stopAccepting(daemon: Daemon): Closed[] {
   const closed: Closed[] = [];
   for (const runner of daemon.runners.values()) {
-    runner.closeQueue();
     for (const { address, port } of runner.boundListeners) {
       closed.push({ runner, address, port: port ?? undefined });
     }
   }
-  await Promise.all([...daemon.runners.values()].map((r) => r.closeListeners({ keepPath: true })));
+  for (const runner of daemon.runners.values())
+    void runner.closeListeners({ keepPath: true }).catch(() => undefined);
   return closed;
 }
 
@@ -196,10 +254,14 @@ async function resumeServing(daemon: Daemon, closed: readonly Closed[]): Promise
   }
 }
 
-function carryServices(daemon: Daemon): Record<string, CarriedService> {
+function carryServices(
+  daemon: Daemon,
+  queued: ReadonlyMap<string, CarriedWaiter[]>,
+): Record<string, CarriedService> {
   const services: Record<string, CarriedService> = {};
   for (const [name, runner] of daemon.runners) {
     services[name] = {
+      queued: queued.get(name) ?? [],
       counters: { accepted: runner.counters.accepted, spawnFailed: runner.counters.spawnFailed },
       handlers: [...runner.handlers.values()].map((h) => ({
         conn: h.conn,

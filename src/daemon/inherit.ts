@@ -3,6 +3,7 @@ import type { RunningHandler } from '../accept/accept-connection.js';
 import type { EventLog } from '../log/events.js';
 import type { CarriedService } from './handover-channel.js';
 import { watchCarriedHandlers } from './inherited-handlers.js';
+import type { PassedWaiter } from './service-admission.js';
 import type { ServiceRunner } from './service-runner.js';
 
 /** How often handlers inherited from a previous process are looked for in /proc. */
@@ -41,8 +42,9 @@ export async function serveInheritedFds(
 }
 
 /**
- * Restores what a hand-over carried: counters, and running handlers, which the runners count
- * until they end. `onAdopted` learns of each handler taken over.
+ * Restores what a hand-over carried: counters; running handlers, which the runners count until
+ * they end; then queued connections, ahead of any queued here and in their old order, which
+ * start as soon as the caps let them. `onAdopted` learns of each handler taken over.
  */
 export function restoreCarried(
   runners: ReadonlyMap<string, ServiceRunner>,
@@ -60,5 +62,35 @@ export function restoreCarried(
       onAdopted(name, handler);
       runner.adoptHandler(handler);
     }
+  }
+  restoreQueued(runners, carried);
+}
+
+/** Queues what waited in the previous process: FIFO across services, before anything here. */
+function restoreQueued(
+  runners: ReadonlyMap<string, ServiceRunner>,
+  carried: Readonly<Record<string, CarriedService>>,
+): void {
+  const total = Object.values(carried).reduce((n, s) => n + (s.queued?.length ?? 0), 0);
+  for (const [name, service] of Object.entries(carried)) {
+    const runner = runners.get(name);
+    const waiting: PassedWaiter[] = [];
+    for (const { fd, conn, peer, waitedMs, order } of service.queued ?? []) {
+      if (fd === undefined) continue;
+      // a service gone from the configuration: closed unserved, as a reload closes its queue
+      if (runner === undefined) closeQuietly(fd);
+      else waiting.push({ fd, conn, peer, waitedMs, arrival: order - total });
+    }
+    if (runner !== undefined) runner.adoptWaiting(waiting);
+  }
+  // one drain for every service, so that the FIFO holds across them (the global cap)
+  [...runners.values()][0]?.startWaiting();
+}
+
+function closeQuietly(fd: number): void {
+  try {
+    closeSync(fd);
+  } catch {
+    // already closed
   }
 }

@@ -10,10 +10,10 @@ import { formatPeer, type Peer, type PeerCredentials } from '../accept/peer.js';
 import { refuseConnection } from '../accept/refuse-connection.js';
 import type { ListenAddress, ServiceSpec } from '../config/types.js';
 import type { SlotsInput } from '../limits/checks.js';
-import { describeQueueTimeout } from '../limits/queue.js';
+import { describeQueueGone, describeQueueTimeout } from '../limits/queue.js';
 import { createRefuseCounters, type RefuseReason } from '../limits/reasons.js';
 import { sourceKeyOf } from '../limits/source-key.js';
-import type { IncomingConnection } from '../listen/incoming.js';
+import { AcceptedFd, type IncomingConnection } from '../listen/incoming.js';
 import type { EventLog } from '../log/events.js';
 import type { Spawner } from '../spawn/types.js';
 import { HandlerQueue, type QueuedConnection } from './handler-queue.js';
@@ -37,6 +37,20 @@ export interface AdmissionDeps {
   readonly counters: { accepted: number; spawnFailed: number };
 }
 
+/** How often at most a full queue is swept for waiters whose peer has gone (ms). */
+const sweepIntervalMs = 1000;
+
+/** A connection passed from the previous process's queue (a hand-over), its fd received. */
+export interface PassedWaiter {
+  readonly fd: number;
+  readonly conn: string;
+  readonly peer: Peer;
+  /** How long it had waited there (ms), counted against `queueTimeoutSec`. */
+  readonly waitedMs: number;
+  /** Its place in the daemon-wide FIFO (before every connection queued here). */
+  readonly arrival: number;
+}
+
 /**
  * One service's connection path after accept(2): describe the peer, decide (access, time, load,
  * rate, caps) before any fork, then start the handler, queue the unread connection, or refuse
@@ -48,6 +62,8 @@ export class ServiceAdmission {
   private readonly gate: AdmissionGate;
   private readonly queue: HandlerQueue;
   private readonly queueSource: QueueSource;
+  /** When a full queue was last swept for gone peers (clock ms). */
+  private lastSweep = Number.NEGATIVE_INFINITY;
   /** Running handlers of this service per peer address (TCP) or uid (Unix). */
   private readonly perPeerSource = new Map<string, number>();
 
@@ -103,6 +119,7 @@ export class ServiceAdmission {
       this.deps.counters.spawnFailed += 1;
       return;
     }
+    this.sweepGoneIfFull();
     const decision = this.gate.decide(accepted.peer);
     if (decision.kind === 'admit') this.start(accepted, decision.sourceKey, null);
     else if (decision.kind === 'queue') this.enqueue(accepted, decision);
@@ -123,6 +140,45 @@ export class ServiceAdmission {
       this.untrack(handler);
       shared.release(spec.name, sourceKey);
     });
+  }
+
+  /**
+   * Takes every queued connection out of the queue, in arrival order, still open (a hand-over
+   * passes them on, or gives them back with `restoreQueue`).
+   */
+  takeQueue(): QueuedConnection[] {
+    return this.queue.takeAll();
+  }
+
+  /**
+   * Puts connections that waited elsewhere (a hand-over) or were taken out (`takeQueue`) back at
+   * the head of the queue, in the order given; nothing starts until `shared.drain()`.
+   */
+  restoreQueue(waiters: readonly QueuedConnection[]): void {
+    this.queue.restore(waiters);
+  }
+
+  /**
+   * A connection that waited in the previous process's queue: `fd` received from it, `waitedMs`
+   * already waited there (counted against `queueTimeoutSec`), `arrival` its place in the FIFO.
+   */
+  carriedWaiter(carried: PassedWaiter): QueuedConnection {
+    const { fd, conn, peer } = carried;
+    const accepted = {
+      incoming: new AcceptedFd(fd, {}),
+      fd,
+      peer,
+      conn,
+      log: this.deps.log.child({ conn }),
+    };
+    const sourceKey = sourceKeyOf(toAccessPeer(peer), this.deps.spec().limits.perSourcePrefix6);
+    const enqueuedAt = this.deps.clock() - Math.max(0, carried.waitedMs);
+    return { accepted, sourceKey, enqueuedAt, arrival: carried.arrival };
+  }
+
+  /** Starts waiters while slots are free, in arrival order across services (after a hand-over). */
+  startWaiting(): void {
+    this.deps.shared.drain();
   }
 
   /** Closes every queued connection unserved (the service stops); returns how many. */
@@ -188,15 +244,38 @@ export class ServiceAdmission {
     refuseConnection(accepted, refusal);
   }
 
+  /**
+   * Starts the first startable waiter, or closes it (`queue-gone`) if its peer has left while it
+   * waited: the drain then calls again for the slot that is still free.
+   */
   private startFirstWaiter(): void {
     const waiter: QueuedConnection | null = this.queue.findStartable(this.slots());
     if (waiter === null) return;
     this.queue.remove(waiter);
-    this.start(
-      waiter.accepted,
-      waiter.sourceKey,
-      Math.round(this.deps.clock() - waiter.enqueuedAt),
-    );
+    const waitedMs = Math.round(this.deps.clock() - waiter.enqueuedAt);
+    if (waiter.accepted.incoming.isPeerGone()) {
+      const detail = describeQueueGone(waitedMs);
+      this.refuse(waiter.accepted, { reason: 'queue-gone', detail, banner: null });
+      return;
+    }
+    this.start(waiter.accepted, waiter.sourceKey, waitedMs);
+  }
+
+  /**
+   * A full queue first closes the waiters whose peer has gone (`queue-gone`), so that clients
+   * that left cannot keep it full against live ones. At most once a second (one poll per
+   * waiter), so that a queue kept full by live clients costs little per connection.
+   */
+  private sweepGoneIfFull(): void {
+    const { limits } = this.deps.spec();
+    if (limits.onLimit !== 'queue' || this.queue.length < limits.queueSize) return;
+    const now = this.deps.clock();
+    if (now - this.lastSweep < sweepIntervalMs) return;
+    this.lastSweep = now;
+    for (const waiter of this.queue.removeWhere((w) => w.accepted.incoming.isPeerGone())) {
+      const detail = describeQueueGone(now - waiter.enqueuedAt);
+      this.refuse(waiter.accepted, { reason: 'queue-gone', detail, banner: null });
+    }
   }
 
   private slots(): Omit<SlotsInput, 'sourceKey'> {

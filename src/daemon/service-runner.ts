@@ -14,7 +14,8 @@ import type { AcceptAddon, ListenerEvents } from '../listen/native-accept.js';
 import { formatListenAddress } from '../listen/address.js';
 import type { Spawner } from '../spawn/types.js';
 import type { RefuseReason } from '../limits/reasons.js';
-import { ServiceAdmission } from './service-admission.js';
+import type { QueuedConnection } from './handler-queue.js';
+import { ServiceAdmission, type PassedWaiter } from './service-admission.js';
 import { createSharedLimits, type SharedLimits } from './shared-limits.js';
 import { terminateHandlers } from './terminate.js';
 
@@ -79,6 +80,33 @@ export class ServiceRunner {
   /** Closes every queued connection unserved (`queue-dropped` records); returns how many. */
   closeQueue(): number {
     return this.admission.closeQueue();
+  }
+
+  /** Takes the queued connections out, still open, in arrival order (a hand-over). */
+  takeQueue(): QueuedConnection[] {
+    return this.admission.takeQueue();
+  }
+
+  /**
+   * Puts connections taken by `takeQueue` back at the head of the queue (a failed hand-over) and
+   * starts those that every cap admits now (unless `start` is false).
+   */
+  restoreQueue(waiters: readonly QueuedConnection[], start = true): void {
+    this.admission.restoreQueue(waiters);
+    if (start) this.admission.startWaiting();
+  }
+
+  /**
+   * Queues connections that waited in the previous process (a hand-over), ahead of any queued
+   * here, in the order given; `startWaiting` then starts those that the caps admit.
+   */
+  adoptWaiting(carried: readonly PassedWaiter[]): void {
+    this.admission.restoreQueue(carried.map((c) => this.admission.carriedWaiter(c)));
+  }
+
+  /** Starts queued connections while slots are free, in arrival order across every service. */
+  startWaiting(): void {
+    this.admission.startWaiting();
   }
 
   get boundAddresses(): string[] {

@@ -31,6 +31,8 @@ export interface SharedLimits {
    * service, in the same synchronous step (no new connection can take the freed slot first).
    */
   release(service: string, sourceKey: string): void;
+  /** Starts startable waiters in arrival order across every service (after a hand-over). */
+  drain(): void;
 }
 
 export interface SharedLimitsOptions {
@@ -72,6 +74,7 @@ export function createSharedLimits(options: SharedLimitsOptions = {}): SharedLim
       table.remove(service, sourceKey);
       drain();
     },
+    drain,
   };
 }
 

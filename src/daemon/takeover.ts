@@ -1,6 +1,13 @@
+import { closeSync } from 'node:fs';
 import { Socket } from 'node:net';
 import { ExitCode, FatalError } from '../errors.js';
-import { HandoverChannel, handoverFdVariable, type CarriedService } from './handover-channel.js';
+import { loadPeerAddon } from '../listen/peer-state.js';
+import {
+  HandoverChannel,
+  handoverFdVariable,
+  handoverQueueFdVariable,
+  type CarriedService,
+} from './handover-channel.js';
 import { readListenFds, type InheritedFd } from './inherited-fds.js';
 
 /** What this process was given at start: listening fds, and a hand-over channel if any. */
@@ -9,6 +16,8 @@ export interface Inheritance {
   /** Why LISTEN_FDS was ignored, if it was set and unusable. */
   readonly problem: string | null;
   readonly handoverFd: number | null;
+  /** The socket on which a hand-over sends the fds of queued connections. */
+  readonly handoverQueueFd: number | null;
 }
 
 /**
@@ -17,12 +26,15 @@ export interface Inheritance {
  */
 export function takeInheritance(env: NodeJS.ProcessEnv, pid: number): Inheritance {
   const reading = readListenFds(env, pid);
-  const handoverText = env[handoverFdVariable];
-  for (const name of ['LISTEN_FDS', 'LISTEN_FDNAMES', 'LISTEN_PID', handoverFdVariable])
-    delete env[name];
-  const handoverFd =
-    handoverText !== undefined && /^\d+$/.test(handoverText) ? Number(handoverText) : null;
-  return { fds: reading.fds, problem: reading.problem, handoverFd };
+  const handoverFd = readFdVariable(env[handoverFdVariable]);
+  const handoverQueueFd = readFdVariable(env[handoverQueueFdVariable]);
+  const names = ['LISTEN_FDS', 'LISTEN_FDNAMES', 'LISTEN_PID'];
+  for (const name of [...names, handoverFdVariable, handoverQueueFdVariable]) delete env[name];
+  return { fds: reading.fds, problem: reading.problem, handoverFd, handoverQueueFd };
+}
+
+function readFdVariable(text: string | undefined): number | null {
+  return text !== undefined && /^\d{1,9}$/.test(text) ? Number(text) : null;
 }
 
 /** The new process's side of a hand-over. */
@@ -31,14 +43,22 @@ export interface Takeover {
   readonly from: number;
   /** Services that stay stopped. */
   readonly stopped: ReadonlySet<string>;
-  /** Says we are prepared; resolves with the carried services once the old one stopped accepting. */
+  /**
+   * Says we are prepared; resolves with the carried services once the old one stopped accepting,
+   * each queued connection with the fd received for it. Throws (exit 111) if those fds do not
+   * come: the old process then serves them again.
+   */
   takeOver(): Promise<Readonly<Record<string, CarriedService>> | null>;
   /** Says we serve, and closes the channel. */
   ready(addresses: readonly string[]): void;
 }
 
 /** Opens the hand-over channel and reads the old process's `hello`. */
-export async function openTakeover(fd: number, timeoutMs: number): Promise<Takeover> {
+export async function openTakeover(
+  fd: number,
+  timeoutMs: number,
+  queueFd: number | null = null,
+): Promise<Takeover> {
   const channel = new HandoverChannel(new Socket({ fd, readable: true, writable: true }));
   const hello = await channel.receive('hello', timeoutMs);
   if (hello === null) {
@@ -50,12 +70,59 @@ export async function openTakeover(fd: number, timeoutMs: number): Promise<Takeo
     from: hello.from,
     stopped: new Set(stopped.filter((s): s is string => typeof s === 'string')),
     async takeOver() {
-      channel.send({ kind: 'prepared', pid: process.pid });
+      const queue = queueFd !== null && loadPeerAddon() !== null;
+      channel.send({ kind: 'prepared', pid: process.pid, queue });
       const state = await channel.receive('state', timeoutMs);
-      return state !== null && typeof state.services === 'object' ? state.services : null;
+      const services = state !== null && typeof state.services === 'object' ? state.services : null;
+      try {
+        return services !== null && queue && queueFd !== null
+          ? receiveQueued(services, queueFd, timeoutMs)
+          : services;
+      } finally {
+        if (queueFd !== null) closeQuietly(queueFd);
+      }
     },
     ready(addresses) {
       channel.end({ kind: 'ready', pid: process.pid, addresses });
     },
   };
+}
+
+/**
+ * Receives the fd of every queued connection that `services` lists (sent in `order` right after
+ * `state`); returns `services` with each entry's `fd` set. Throws a FatalError if they do not
+ * all come.
+ */
+function receiveQueued(
+  services: Readonly<Record<string, CarriedService>>,
+  queueFd: number,
+  timeoutMs: number,
+): Record<string, CarriedService> {
+  const count = Object.values(services).reduce((n, s) => n + (s.queued?.length ?? 0), 0);
+  let fds: number[] = [];
+  try {
+    if (count > 0) fds = loadPeerAddon()?.receiveFds(queueFd, count, timeoutMs) ?? [];
+  } catch (error) {
+    const message = `hand-over: the queued connections did not come: ${(error as Error).message}`;
+    throw new FatalError(message, ExitCode.temporary);
+  }
+  const used = new Set<number>();
+  const withFds = Object.entries(services).map(([name, service]) => {
+    const queued = (service.queued ?? []).map((w) => {
+      const fd = fds[w.order];
+      if (fd !== undefined) used.add(w.order);
+      return fd === undefined ? w : { ...w, fd };
+    });
+    return [name, { ...service, queued }] as const;
+  });
+  fds.forEach((fd, order) => used.has(order) || closeQuietly(fd));
+  return Object.fromEntries(withFds);
+}
+
+function closeQuietly(fd: number): void {
+  try {
+    closeSync(fd);
+  } catch {
+    // already closed
+  }
 }

@@ -60,3 +60,8 @@ export function findStartableWaiter(
 export function describeQueueTimeout(waiter: Waiter, limits: ResolvedLimits, now: number): string {
   return `limits.queueTimeoutSec: waited ${now - waiter.enqueuedAt} ms of ${limits.queueTimeoutSec} s`;
 }
+
+/** The `refuse` detail of a waiter whose peer left before its handler started (`queue-gone`). */
+export function describeQueueGone(waitedMs: number): string {
+  return `the peer left while queued (waited ${Math.round(waitedMs)} ms)`;
+}

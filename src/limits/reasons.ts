@@ -8,6 +8,7 @@ export const refuseReasons = [
   'per-source',
   'queue-full',
   'queue-timeout',
+  'queue-gone',
 ] as const;
 
 export type RefuseReason = (typeof refuseReasons)[number];

@@ -1,5 +1,6 @@
 import { closeSync } from 'node:fs';
 import { Socket } from 'node:net';
+import { isPeerGoneAt } from './peer-state.js';
 
 /** The two ends of a connection as accept(2) or the socket reports them (Unix: none). */
 export interface SocketEnds {
@@ -33,6 +34,11 @@ export interface IncomingConnection {
    * refused peer holds no fd.
    */
   closeAfter(text: string): void;
+  /**
+   * Whether the peer has gone while the connection waited unread (reset, closed, or EOF with
+   * nothing sent); false when the native addon is not built. Reads nothing.
+   */
+  isPeerGone(): boolean;
 }
 
 /** A connection accepted by the native addon: a bare fd, blocking, close-on-exec. */
@@ -60,6 +66,10 @@ export class AcceptedFd implements IncomingConnection {
       return;
     }
     closeSocketAfter(socket, text);
+  }
+
+  isPeerGone(): boolean {
+    return isPeerGoneAt(this.fd);
   }
 }
 
@@ -94,6 +104,11 @@ export class AcceptedSocket implements IncomingConnection {
 
   closeAfter(text: string): void {
     closeSocketAfter(this.socket, text);
+  }
+
+  isPeerGone(): boolean {
+    // the fd of a paused socket is the kernel's socket itself; nothing was read from it
+    return this.socket.destroyed || isPeerGoneAt(handleFd(this.socket));
   }
 }
 

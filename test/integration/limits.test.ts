@@ -469,6 +469,7 @@ t.test(
       'per-source': 0,
       'queue-full': 0,
       'queue-timeout': 0,
+      'queue-gone': 0,
     });
     const overB = openClient(target(b));
     await until('b queued', () => b.queueLength === 1);

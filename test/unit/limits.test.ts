@@ -268,9 +268,10 @@ t.test('refuse reasons and their counters', (t) => {
     'per-source',
     'queue-full',
     'queue-timeout',
+    'queue-gone',
   ]);
   const counters = createRefuseCounters();
-  t.strictSame(Object.values(counters), [0, 0, 0, 0, 0, 0, 0, 0]);
+  t.strictSame(Object.values(counters), [0, 0, 0, 0, 0, 0, 0, 0, 0]);
   t.strictSame(Object.keys(counters), [...refuseReasons]);
   t.end();
 });

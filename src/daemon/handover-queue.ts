@@ -1,0 +1,78 @@
+import type { Socket } from 'node:net';
+import { performance } from 'node:perf_hooks';
+import { handleFd } from '../listen/incoming.js';
+import { loadPeerAddon } from '../listen/peer-state.js';
+import type { Daemon } from './daemon.js';
+import type { CarriedWaiter } from './handover-channel.js';
+import type { QueuedConnection } from './handler-queue.js';
+import type { ServiceRunner } from './service-runner.js';
+
+/** A queued connection taken out of its service's queue for a hand-over, still open. */
+export interface Taken {
+  readonly runner: ServiceRunner;
+  readonly waiter: QueuedConnection;
+}
+
+/**
+ * Takes every service's queued connections out of the queues (call it once no listener
+ * accepts any more), in arrival order across services: the order the new process serves them.
+ */
+export function takeQueues(daemon: Daemon): Taken[] {
+  return [...daemon.runners.values()]
+    .flatMap((runner) => runner.takeQueue().map((waiter) => ({ runner, waiter })))
+    .sort((a, b) => a.waiter.arrival - b.waiter.arrival);
+}
+
+/** What the `state` message says of them, per service; the fds go in the same order. */
+export function describeTaken(taken: readonly Taken[]): Map<string, CarriedWaiter[]> {
+  const now = performance.now();
+  const byService = new Map<string, CarriedWaiter[]>();
+  taken.forEach(({ runner, waiter }, order) => {
+    const list = byService.get(runner.spec.name) ?? [];
+    const { conn, peer } = waiter.accepted;
+    list.push({ conn, peer, waitedMs: Math.max(0, Math.round(now - waiter.enqueuedAt)), order });
+    byService.set(runner.spec.name, list);
+  });
+  return byService;
+}
+
+/** Sends their fds on the queue socket (the new process receives them after `state`). */
+export function sendTaken(
+  socket: Socket | null,
+  taken: readonly Taken[],
+  timeoutMs: number,
+): string | null {
+  if (taken.length === 0) return null;
+  const addon = loadPeerAddon();
+  const fd = socket === null ? null : handleFd(socket);
+  if (addon === null || fd === null) return 'the queue socket is not open';
+  try {
+    addon.sendFds(
+      fd,
+      taken.map((t) => t.waiter.accepted.fd),
+      timeoutMs,
+    );
+    return null;
+  } catch (error) {
+    return `unable to pass the queued connections: ${(error as Error).message}`;
+  }
+}
+
+/** After a failed hand-over: back at the head of their queues, served here again. */
+export function giveBack(taken: readonly Taken[], start = true): void {
+  const byRunner = new Map<ServiceRunner, QueuedConnection[]>();
+  for (const { runner, waiter } of taken)
+    byRunner.set(runner, [...(byRunner.get(runner) ?? []), waiter]);
+  for (const [runner, waiters] of byRunner) runner.restoreQueue(waiters, start);
+}
+
+/** The new process holds them now: close our copies (the peers see nothing). */
+export function closeTaken(taken: readonly Taken[]): void {
+  for (const { waiter } of taken) waiter.accepted.incoming.close();
+}
+
+/** The new process cannot take them: closed unserved, as before (`queue-dropped`). */
+export function dropTaken(taken: readonly Taken[]): void {
+  giveBack(taken, false);
+  for (const runner of new Set(taken.map((t) => t.runner))) runner.closeQueue();
+}
