@@ -1,4 +1,5 @@
 import type { Socket } from 'node:net';
+import type { ControlConnections } from './connection-table.js';
 import {
   ControlError,
   cleanText,
@@ -23,7 +24,13 @@ export interface ConversationOptions {
   readonly handle: ControlHandler;
   readonly log: ControlLogger;
   readonly maxLineBytes: number;
+  /**
+   * A connection with no request in progress is closed this long after it became idle (accepted,
+   * or its last reply written), whatever it sends meanwhile: a partial line or blank lines do not
+   * keep it open.
+   */
   readonly idleTimeoutMs: number;
+  readonly table: ControlConnections;
 }
 
 /** Input is read no further while this many requests wait (pipelining backpressure). */
@@ -36,14 +43,14 @@ type Item = { readonly kind: 'line'; readonly text: string } | { readonly kind: 
 /**
  * Speaks JSON lines on one accepted control connection: requests are answered one at a time,
  * in order; an invalid request gets an error reply and the connection stays usable; a line over
- * `maxLineBytes` gets a `too-large` reply and the connection is closed. Never throws.
+ * `maxLineBytes` gets a `too-large` reply and the connection is closed. A connection that does
+ * not complete a request within `idleTimeoutMs` of becoming idle is closed. Never throws.
  */
 export function serveConversation(socket: Socket, options: ConversationOptions): void {
   const conversation = new Conversation(socket, options);
-  socket.setTimeout(options.idleTimeoutMs);
-  socket.on('timeout', () => socket.destroy());
   socket.on('data', (chunk: Buffer) => conversation.receive(chunk));
   socket.on('end', () => conversation.receiveEnd());
+  socket.once('close', () => conversation.stopClock());
 }
 
 class Conversation implements LineBuffer {
@@ -54,11 +61,31 @@ class Conversation implements LineBuffer {
   private hasEnded = false;
   private isDiscarding = false;
   private hasWarned = false;
+  private idleTimer: NodeJS.Timeout | undefined;
 
   constructor(
     private readonly socket: Socket,
     private readonly options: ConversationOptions,
-  ) {}
+  ) {
+    this.becomeIdle();
+  }
+
+  stopClock(): void {
+    clearTimeout(this.idleTimer);
+  }
+
+  /** Evictable from now on, and closed when no request completes within the idle timeout. */
+  private becomeIdle(): void {
+    if (this.socket.destroyed) return;
+    this.options.table.markIdle(this.socket);
+    clearTimeout(this.idleTimer);
+    this.idleTimer = setTimeout(() => this.socket.destroy(), this.options.idleTimeoutMs);
+  }
+
+  private becomeBusy(): void {
+    this.options.table.markBusy(this.socket);
+    clearTimeout(this.idleTimer);
+  }
 
   receive(chunk: Buffer): void {
     if (this.isDiscarding) return;
@@ -76,10 +103,10 @@ class Conversation implements LineBuffer {
   }
 
   private async pump(): Promise<void> {
-    if (this.isBusy) return;
+    if (this.isBusy || this.queue.length === 0) return; // a partial or blank line is no request
     this.isBusy = true;
     const { socket, queue, options } = this;
-    socket.setTimeout(0); // a request in progress is not idleness
+    this.becomeBusy(); // a request in progress is not idleness
     for (let item = queue.shift(); item && !socket.destroyed; item = queue.shift()) {
       if (!this.isDiscarding && queue.length < maxQueuedLines) socket.resume();
       if (item.kind === 'too-large') return this.refuseTooLarge();
@@ -88,13 +115,13 @@ class Conversation implements LineBuffer {
       if (!socket.write(serialiseReply(reply, options.log))) await this.waitForDrain();
     }
     this.isBusy = false;
-    socket.setTimeout(options.idleTimeoutMs);
+    this.becomeIdle();
     if (this.hasEnded && !socket.destroyed) socket.end();
   }
 
   /** A peer that stops reading our replies is idle too. */
   private async waitForDrain(): Promise<void> {
-    this.socket.setTimeout(this.options.idleTimeoutMs);
+    this.becomeIdle();
     await new Promise<void>((resolve) => {
       const done = (): void => {
         this.socket.off('drain', done);
@@ -104,13 +131,14 @@ class Conversation implements LineBuffer {
       this.socket.on('drain', done);
       this.socket.on('close', done);
     });
-    this.socket.setTimeout(0);
+    this.becomeBusy();
   }
 
   private refuseTooLarge(): void {
     const message = `request exceeds ${this.options.maxLineBytes} bytes`;
     const error: ControlErrorBody = { code: 'too-large', message };
     this.warnOnce(error);
+    this.becomeIdle();
     endGently(this.socket, formatReply({ id: null, ok: false, error }));
   }
 
@@ -199,7 +227,6 @@ function serialiseReply(reply: ControlReply, log: ControlLogger): string {
 export function endGently(socket: Socket, lastLine: string): void {
   socket.removeAllListeners('data');
   socket.on('data', () => undefined);
-  socket.setTimeout(0);
   socket.resume();
   socket.end(lastLine);
   const timer = setTimeout(() => socket.destroy(), lingerMs).unref();

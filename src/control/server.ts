@@ -3,6 +3,7 @@ import { chmod, lstat, mkdir, rename, unlink } from 'node:fs/promises';
 import { connect, createServer, type Server, type Socket } from 'node:net';
 import { dirname, join } from 'node:path';
 import { ExitCode, FatalError, describeSystemError } from '../errors.js';
+import { ControlConnections } from './connection-table.js';
 import {
   endGently,
   serveConversation,
@@ -24,9 +25,15 @@ export interface ControlServerOptions {
   readonly log: ControlLogger;
   /** Longest request line in bytes, newline excluded; default 65536. */
   readonly maxLineBytes?: number;
-  /** Control connections open at once; one more gets a `busy` reply; default 32. */
+  /**
+   * Control connections open at once; default 32. At the limit a newcomer closes the longest-idle
+   * one; it gets a `busy` reply only when every one has a request in progress.
+   */
   readonly maxConnections?: number;
-  /** A connection with no request in progress is closed after this long; default 30000. */
+  /**
+   * A connection is closed when it has not completed a request this long after it was accepted
+   * or its last reply was written (bytes that are not a whole request do not count); default 5000.
+   */
   readonly idleTimeoutMs?: number;
   /** Peers with this uid (and root) may connect; default the daemon's effective uid. */
   readonly ownerUid?: number;
@@ -50,9 +57,9 @@ export interface ControlServer {
  */
 export async function startControlServer(options: ControlServerOptions): Promise<ControlServer> {
   const { path, log } = options;
-  const sockets = new Set<Socket>();
+  const table = new ControlConnections();
   const server = createServer({ allowHalfOpen: true });
-  server.on('connection', (socket) => acceptControlConnection(socket, sockets, options));
+  server.on('connection', (socket) => acceptControlConnection(socket, table, options));
   const identity = await bindSafely(server, options).catch((error: unknown) => {
     throw error instanceof FatalError ? error : bindError(path, describeSystemError(error));
   });
@@ -60,39 +67,46 @@ export async function startControlServer(options: ControlServerOptions): Promise
   log.info('control-listen', { path });
   let closing: Promise<void> | undefined;
   const close = async (): Promise<void> => {
-    for (const socket of sockets) socket.destroy();
+    table.closeAll();
     await new Promise<void>((resolve) => server.close(() => resolve()));
     await unlinkIfSame(path, identity);
   };
   return { path, close: () => (closing ??= close()) };
 }
 
+/**
+ * A peer of another uid is refused and makes no room (at the limit it is closed without a
+ * reply); any other newcomer closes the longest-idle connections at the limit.
+ */
 function acceptControlConnection(
   socket: Socket,
-  sockets: Set<Socket>,
+  table: ControlConnections,
   options: ControlServerOptions,
 ): void {
   socket.on('error', () => undefined); // a peer that resets is routine, not a daemon problem
-  sockets.add(socket);
-  socket.once('close', () => sockets.delete(socket));
   const limit = options.maxConnections ?? 32;
-  if (sockets.size > limit) {
-    refuse(socket, options.log, {
-      code: 'busy',
-      message: `too many control connections (${limit})`,
-    });
+  const refusal = checkPeer(socket, options);
+  if (refusal !== null && table.size >= limit) {
+    options.log.warn('control-refused', { ...refusal });
+    socket.destroy();
     return;
   }
-  const refusal = checkPeer(socket, options);
-  if (refusal !== null) {
-    refuse(socket, options.log, refusal);
+  const hasRoom = refusal === null && table.makeRoom(limit);
+  table.add(socket);
+  if (!hasRoom) {
+    refuse(
+      socket,
+      options.log,
+      refusal ?? { code: 'busy', message: `too many control connections (${limit})` },
+    );
     return;
   }
   serveConversation(socket, {
     handle: options.handle,
     log: options.log,
     maxLineBytes: options.maxLineBytes ?? 65536,
-    idleTimeoutMs: options.idleTimeoutMs ?? 30000,
+    idleTimeoutMs: options.idleTimeoutMs ?? 5000,
+    table,
   });
 }
 

@@ -43,9 +43,12 @@ export class DaemonUnderTest {
   stderrText = '';
   private waiters: { test: (r: LogRecord) => boolean; resolve: (r: LogRecord) => void }[] = [];
   readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  /** Every handler its records named, to check that none outlives the daemon. */
+  private readonly handlers = new HandlerTracker();
 
   private constructor(child: ChildProcess) {
     this.child = child;
+    this.handlers.startedAfter(child.pid ?? -1);
     let pending = '';
     child.stderr?.setEncoding('utf8');
     child.stderr?.on('data', (chunk: string) => {
@@ -128,7 +131,7 @@ export class DaemonUnderTest {
           reject(new Error(`daemon exited ${code}: ${this.stderrText}`)),
         );
       }),
-      15000,
+      60000,
       'daemon readiness',
     );
   }
@@ -141,6 +144,7 @@ export class DaemonUnderTest {
       return;
     }
     this.records.push(record);
+    this.handlers.note(record);
     this.waiters = this.waiters.filter((w) => {
       if (!w.test(record)) return true;
       w.resolve(record);
@@ -149,7 +153,7 @@ export class DaemonUnderTest {
   }
 
   /** Resolves with the first record (past or future) that passes `test`. */
-  waitForLog(test: (r: LogRecord) => boolean, ms = 10000): Promise<LogRecord> {
+  waitForLog(test: (r: LogRecord) => boolean, ms = 30000): Promise<LogRecord> {
     const seen = this.records.find(test);
     if (seen !== undefined) return Promise.resolve(seen);
     return withDeadline(
@@ -160,7 +164,7 @@ export class DaemonUnderTest {
   }
 
   /** Resolves once `count` records pass `test`. */
-  waitForCount(test: (r: LogRecord) => boolean, count: number, ms = 30000): Promise<void> {
+  waitForCount(test: (r: LogRecord) => boolean, count: number, ms = 60000): Promise<void> {
     return withDeadline(
       new Promise<void>((resolve) => {
         let seen = this.records.filter(test).length;
@@ -175,11 +179,133 @@ export class DaemonUnderTest {
     );
   }
 
+  /**
+   * Stops the daemon and fails (rejects) when a handler it started, or a process in a handler's
+   * group or session or with a handler's SOCKETEER_INSTANCE, is still alive 10 s after it
+   * exited; those are then killed. Stop a successor (after an upgrade) first.
+   */
   async stop(
     signal: NodeJS.Signals = 'SIGTERM',
   ): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
     if (this.child.exitCode === null && this.child.signalCode === null) this.child.kill(signal);
-    return withDeadline(this.exited, 20000, 'daemon exit');
+    const exit = await withDeadline(this.exited, 60000, 'daemon exit');
+    await this.handlers.assertNoneLeft(10000);
+    return exit;
+  }
+}
+
+interface ProcessStat {
+  readonly pid: number;
+  readonly comm: string;
+  readonly state: string;
+  readonly pgid: number;
+  readonly sid: number;
+  /** Clock ticks since boot: with the pid, it names one process (pids are reused). */
+  readonly startTime: number;
+}
+
+function readStat(pid: number): ProcessStat | null {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const close = stat.lastIndexOf(')');
+    const fields = stat.slice(close + 2).split(' ');
+    return {
+      pid,
+      comm: stat.slice(stat.indexOf('(') + 1, close),
+      state: fields[0] ?? '?',
+      pgid: Number(fields[2]),
+      sid: Number(fields[3]),
+      startTime: Number(fields[19]),
+    };
+  } catch {
+    return null; // gone
+  }
+}
+
+/** SOCKETEER_SERVICE and SOCKETEER_INSTANCE of a process, when it has them. */
+function readMarker(pid: number): string | null {
+  let environ: string;
+  try {
+    environ = readFileSync(`/proc/${pid}/environ`, 'utf8');
+  } catch {
+    return null;
+  }
+  const vars = environ.split('\0');
+  const service = vars.find((v) => v.startsWith('SOCKETEER_SERVICE='));
+  const instance = vars.find((v) => v.startsWith('SOCKETEER_INSTANCE='));
+  return service === undefined || instance === undefined ? null : `${service} ${instance}`;
+}
+
+/**
+ * The handlers a daemon under test started, learnt from the pid and conn of its records, each
+ * with its start time (read when its first record arrives, so that a reused pid is not blamed).
+ */
+export class HandlerTracker {
+  private readonly pids = new Map<number, ProcessStat>();
+  private readonly markers = new Set<string>();
+  private notBefore = 0;
+  private daemonPid = -1;
+
+  startedAfter(daemonPid: number): void {
+    this.daemonPid = daemonPid;
+    this.notBefore = readStat(daemonPid)?.startTime ?? 0;
+  }
+
+  note(record: LogRecord): void {
+    const { pid, conn, service } = record;
+    if (typeof conn !== 'string' || typeof service !== 'string') return;
+    this.markers.add(`SOCKETEER_SERVICE=${service} SOCKETEER_INSTANCE=${conn}`);
+    if (record.event !== 'accept' || typeof pid !== 'number' || pid === this.daemonPid) return;
+    const stat = readStat(pid);
+    if (stat !== null && stat.startTime >= this.notBefore) this.pids.set(pid, stat);
+  }
+
+  /** Live processes that are a handler, in a handler's group or session, or carry its marker. */
+  leftovers(): ProcessStat[] {
+    const live = new Map<number, ProcessStat>();
+    for (const entry of readdirSync('/proc')) {
+      const stat = /^\d+$/.test(entry) ? readStat(Number(entry)) : null;
+      if (stat !== null && stat.state !== 'Z') live.set(stat.pid, stat);
+    }
+    return [...live.values()].filter(
+      (stat) =>
+        stat.startTime >= this.notBefore &&
+        (this.isHandler(stat) ||
+          this.isInHandlerGroup(stat.pgid, live) ||
+          this.isInHandlerGroup(stat.sid, live) ||
+          this.markers.has(readMarker(stat.pid) ?? '')),
+    );
+  }
+
+  private isHandler(stat: ProcessStat | undefined): boolean {
+    return stat !== undefined && this.pids.get(stat.pid)?.startTime === stat.startTime;
+  }
+
+  /**
+   * A group (or session) led by one of our handlers: the leader is that very process, or gone
+   * (Linux reuses no pid while a group or session of that id has a member).
+   */
+  private isInHandlerGroup(id: number, live: Map<number, ProcessStat>): boolean {
+    return this.pids.has(id) && (!live.has(id) || this.isHandler(live.get(id)));
+  }
+
+  async assertNoneLeft(ms: number): Promise<void> {
+    let left = this.leftovers();
+    const deadline = Date.now() + ms;
+    while (left.length > 0 && Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 50)); // poll /proc: no event for it
+      left = this.leftovers();
+    }
+    if (left.length === 0) return;
+    for (const { pid } of left) {
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        // it ended meanwhile
+      }
+    }
+    const names = left.map((p) => `${p.pid} (${p.comm})`).join(', ');
+    throw new Error(`handler processes left alive after the daemon stopped: ${names}`);
   }
 }
 
@@ -234,7 +360,7 @@ export function exchange(
         if (options.halfClose !== false) socket.end();
       });
     }),
-    options.ms ?? 15000,
+    options.ms ?? 30000,
     'exchange',
   );
 }

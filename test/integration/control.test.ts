@@ -4,6 +4,7 @@ import { chmodSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } 
 import { connect, createServer, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
 import { pathToFileURL } from 'node:url';
 import t, { type Test } from 'tap';
 import { sendControlRequest } from '../../src/control/client.js';
@@ -20,7 +21,8 @@ import {
 } from '../../src/control/server.js';
 import { FatalError } from '../../src/errors.js';
 
-const deadlineMs = 5000;
+/** How long a wait may take before the test fails: generous, for a loaded machine. */
+const deadlineMs = 30000;
 const isRoot = process.getuid?.() === 0;
 
 function makeDir(): string {
@@ -290,25 +292,106 @@ void t.test('a half-closed connection still gets its replies, then EOF', async (
   t.pass('the unterminated last line is not a request');
 });
 
-void t.test('connection limit and idle timeout', async (t) => {
+void t.test('at the limit a newcomer closes the longest-idle connection', async (t) => {
   const path = join(makeDir(), 'control.sock');
-  const { log } = await start(path, { maxConnections: 2, idleTimeoutMs: 200 });
+  const { log } = await start(path, { maxConnections: 2, idleTimeoutMs: 60000 });
+  const ask = async (conn: ReturnType<typeof open>, id: number): Promise<ControlReply[]> => {
+    conn.send(`{"id":${id},"cmd":"status"}\n`);
+    return conn.replies(1);
+  };
   const first = open(path);
+  await ask(first, 1);
   const second = open(path);
-  for (const conn of [first, second]) {
-    conn.send('{"id":1,"cmd":"status"}\n');
-    await conn.replies(1);
+  await ask(second, 2);
+  await ask(first, 3); // now the second has been idle longest
+  const third = open(path);
+  t.same(await ask(third, 4), [{ id: 4, ok: true, result: { echo: { id: 4, cmd: 'status' } } }]);
+  await withDeadline(second.closed, 'the longest-idle connection to be closed');
+  t.equal(first.isClosed(), false, 'the other idle one stays');
+  t.same(
+    (await ask(first, 5)).map((reply) => reply.id),
+    [5],
+  );
+  t.same(
+    log.records.filter((r) => r.level !== 'info'),
+    [],
+    'making room is no refusal',
+  );
+});
+
+void t.test('busy only when every connection has a request in progress', async (t) => {
+  const path = join(makeDir(), 'control.sock');
+  const releases: (() => void)[] = [];
+  let wake = (): void => undefined;
+  const { log } = await start(path, {
+    maxConnections: 2,
+    handle: async (request) => {
+      await new Promise<void>((resolve) => {
+        releases.push(resolve);
+        wake();
+      });
+      return request.id;
+    },
+  });
+  const held = [open(path), open(path)];
+  held.forEach((conn, index) => conn.send(`{"id":${index + 1},"cmd":"drain","service":"a"}\n`));
+  while (releases.length < 2) {
+    await withDeadline(new Promise<void>((resolve) => (wake = resolve)), 'two requests running');
   }
   const third = open(path);
   t.same(await third.replies(1), [
     { id: null, ok: false, error: { code: 'busy', message: 'too many control connections (2)' } },
   ]);
   await withDeadline(third.closed, 'the refused connection to close');
-  await withDeadline(first.closed, 'the idle connection to close');
-  await withDeadline(second.closed, 'the idle connection to close');
+  releases.forEach((release) => release());
+  for (const [index, conn] of held.entries()) {
+    t.same(
+      (await conn.replies(1)).map((reply) => reply.id),
+      [index + 1],
+    );
+  }
   t.same(
     log.records.filter((r) => r.event === 'control-refused').map((r) => r.fields.code),
     ['busy'],
+  );
+});
+
+void t.test('the idle timeout: after the last reply, never during a request', async (t) => {
+  const path = join(makeDir(), 'control.sock');
+  await start(path, { idleTimeoutMs: 200 });
+  const conn = open(path);
+  const sentAt = performance.now();
+  conn.send('{"id":1,"cmd":"drain","service":"a","timeoutSec":0.6}\n');
+  t.same(
+    (await conn.replies(1)).map((reply) => reply.id),
+    [1],
+    'a slow request is answered',
+  );
+  await withDeadline(conn.closed, 'the idle connection to be closed');
+  // no sooner than the request's 600 ms plus the 200 ms idle timeout (a timer may fire 1 ms early)
+  t.ok(performance.now() - sentAt >= 790, 'closed once idle for the timeout');
+});
+
+void t.test('another uid at the limit is closed and closes nobody', async (t) => {
+  const path = join(makeDir(), 'control.sock');
+  let uid: number | null = 0;
+  const { log } = await start(path, { maxConnections: 1, ownerUid: 0, peerUid: () => uid });
+  const owner = open(path);
+  owner.send('{"id":1,"cmd":"status"}\n');
+  await owner.replies(1);
+  uid = 65534;
+  const other = open(path);
+  await withDeadline(other.closed, 'the other uid to be closed');
+  await t.rejects(other.replies(1), { message: 'closed after 0 of 1 replies' });
+  owner.send('{"id":2,"cmd":"status"}\n');
+  t.same(
+    (await owner.replies(1)).map((reply) => reply.id),
+    [2],
+    'the owner is still served',
+  );
+  t.match(
+    log.records.filter((r) => r.event === 'control-refused'),
+    [{ level: 'warn', fields: { code: 'forbidden' } }],
   );
 });
 
@@ -413,19 +496,21 @@ void t.test(
     const path = join(dir, 'control.sock');
     await start(path);
     const script = join(dir, 'client.mjs');
-    const client = pathToFileURL(join(import.meta.dirname, '../../src/control/client.ts')).href;
+    // the built client: a TypeScript loader takes tens of seconds to start on a loaded machine
+    const client = pathToFileURL(
+      join(import.meta.dirname, '../../dist/src/control/client.js'),
+    ).href;
     writeFileSync(
       script,
       `import { sendControlRequest } from ${JSON.stringify(client)};\n` +
         `try { await sendControlRequest(process.argv[2], { id: 1, cmd: 'status' }, { timeoutMs: 5000 }); console.log('served'); }\n` +
         `catch (e) { console.log(e.exitCode, e.message); }\n`,
     );
-    const loader = process.execArgv.filter((arg) => arg.includes('@tapjs/typescript'));
     const child = spawn(
       'setpriv',
       [
         ...['--reuid=65534', '--regid=65534', '--clear-groups', 'env', '-i'],
-        ...['TS_NODE_TRANSPILE_ONLY=1', process.execPath, ...loader, script, path],
+        ...[process.execPath, script, path],
       ],
       { stdio: ['ignore', 'pipe', 'pipe'] },
     );

@@ -213,7 +213,8 @@ t.test('a source over its rate is refused alone; a denied peer costs no spawn', 
     await daemon.waitForCount(isEvent('refuse', 'rated'), 7);
     const refusals = daemon.records.filter(isEvent('refuse', 'rated'));
     t.same(new Set(refusals.map((r) => r.reason)), new Set(['rate']));
-    t.match(refusals[0]?.detail, /^limits\.perSourceRate: 0 of 3 tokens, next in \d+ ms$/);
+    // a slow machine refills a sliver of a token while the flood is being refused
+    t.match(refusals[0]?.detail, /^limits\.perSourceRate: 0(\.\d+)? of 3 tokens, next in \d+ ms$/);
     const other = openClient(daemon.tcp('rated'), '127.0.0.3');
     t.equal(await other.received, 'hi\n', 'another source is served');
     t.equal(daemon.records.filter(isEvent('refuse', 'rated')).length, 7);
@@ -284,122 +285,102 @@ t.test('runtimeMaxSec ends a handler and its whole process group', async (t) => 
   t.pass('the grandchildren ended with their groups');
 });
 
-const isCheckPeerWired = spawnSync(
-  '/usr/bin/env',
-  ['-i', ...envArgs(), process.execPath, cli, 'check', '--help'],
-  { encoding: 'utf8' },
-).stdout.includes('--peer');
-
-t.test(
-  'check --peer prints the decision path, exit 0 either way',
-  { skip: isCheckPeerWired ? false : 'main.ts does not wire check --peer yet' },
-  async (t) => {
-    const conf = makeConfDir({
-      'web.json': {
-        listen: 'tcp:127.0.0.1:0',
-        exec: ['cat'],
-        limits: { instances: 4, perSourceRate: { perSecond: 1, burst: 5 } },
-        access: { allow: ['127.0.0.0/8', '10.0.0.0/8'], deny: ['10.1.0.0/16'] },
-      },
-    });
-    t.teardown(conf.cleanup);
-    const file = join(conf.confDir, 'web.json');
-    const run = (...args: string[]): { code: number | null; stdout: string; stderr: string } => {
-      const result = spawnSync(
-        '/usr/bin/env',
-        ['-i', ...envArgs(), process.execPath, cli, 'check', '--config-dir', conf.confDir, ...args],
-        { encoding: 'utf8', timeout: 30000 },
-      );
-      return { code: result.status, stdout: result.stdout, stderr: result.stderr };
-    };
-    t.same(run('--service', 'web', '--peer', '10.1.2.3:4567'), {
-      code: 0,
-      stderr: '',
-      stdout: [
-        `service: web (${file})`,
-        'assumed: no handler running, nothing queued, every rate bucket full',
-        'peer: tcp 10.1.2.3 (source 10.1.2.3)',
-        'access.allow: 10.0.0.0/8 matches 10.1.2.3 (prefix /8)',
-        'access.deny: 10.1.0.0/16 matches 10.1.2.3 (prefix /16)',
-        'access: deny 10.1.0.0/16 in access.deny, longer than 10.0.0.0/8 in access.allow',
-        'decision: refuse (denied)',
-        '',
-      ].join('\n'),
-    });
-    t.same(run('--service', 'web', '--peer', '::ffff:127.0.0.9'), {
-      code: 0,
-      stderr: '',
-      stdout: [
-        `service: web (${file})`,
-        'assumed: no handler running, nothing queued, every rate bucket full',
-        'peer: tcp 127.0.0.9 (source 127.0.0.9)',
-        'access.allow: 127.0.0.0/8 matches 127.0.0.9 (prefix /8)',
-        'access.deny: no match',
-        'access: allow 127.0.0.0/8 in access.allow',
-        'access.times: not set (any time)',
-        'limits.maxLoad: not set',
-        'limits.rate: not set',
-        'limits.perSourceRate: 5 of 5 tokens',
-        'limits.instances: 0 of 4 running',
-        'limits.perSource: not set (0 running)',
-        'global cap: not set (0 running)',
-        'decision: admit',
-        '',
-      ].join('\n'),
-    });
-    t.same(run('--service', 'nope', '--peer', '127.0.0.1'), {
-      code: 100,
-      stdout: '',
-      stderr: `socketeer: fatal: no service "nope" in ${conf.confDir} (services: web)\n`,
-    });
-    t.same(run('--service', 'web', '--peer', 'localhost'), {
-      code: 100,
-      stdout: '',
-      stderr:
-        'socketeer: fatal: --peer "localhost": not an IPv4 or IPv6 address with an optional :PORT (see socketeer check --help)\n',
-    });
-  },
-);
+t.test('check --peer prints the decision path, exit 0 either way', async (t) => {
+  const conf = makeConfDir({
+    'web.json': {
+      listen: 'tcp:127.0.0.1:0',
+      exec: ['cat'],
+      limits: { instances: 4, perSourceRate: { perSecond: 1, burst: 5 } },
+      access: { allow: ['127.0.0.0/8', '10.0.0.0/8'], deny: ['10.1.0.0/16'] },
+    },
+  });
+  t.teardown(conf.cleanup);
+  const file = join(conf.confDir, 'web.json');
+  const run = (...args: string[]): { code: number | null; stdout: string; stderr: string } => {
+    const result = spawnSync(
+      '/usr/bin/env',
+      ['-i', ...envArgs(), process.execPath, cli, 'check', '--config-dir', conf.confDir, ...args],
+      { encoding: 'utf8', timeout: 30000 },
+    );
+    return { code: result.status, stdout: result.stdout, stderr: result.stderr };
+  };
+  t.same(run('--service', 'web', '--peer', '10.1.2.3:4567'), {
+    code: 0,
+    stderr: '',
+    stdout: [
+      `service: web (${file})`,
+      'assumed: no handler running, nothing queued, every rate bucket full',
+      'peer: tcp 10.1.2.3 (source 10.1.2.3)',
+      'access.allow: 10.0.0.0/8 matches 10.1.2.3 (prefix /8)',
+      'access.deny: 10.1.0.0/16 matches 10.1.2.3 (prefix /16)',
+      'access: deny 10.1.0.0/16 in access.deny, longer than 10.0.0.0/8 in access.allow',
+      'decision: refuse (denied)',
+      '',
+    ].join('\n'),
+  });
+  t.same(run('--service', 'web', '--peer', '::ffff:127.0.0.9'), {
+    code: 0,
+    stderr: '',
+    stdout: [
+      `service: web (${file})`,
+      'assumed: no handler running, nothing queued, every rate bucket full',
+      'peer: tcp 127.0.0.9 (source 127.0.0.9)',
+      'access.allow: 127.0.0.0/8 matches 127.0.0.9 (prefix /8)',
+      'access.deny: no match',
+      'access: allow 127.0.0.0/8 in access.allow',
+      'access.times: not set (any time)',
+      'limits.maxLoad: not set',
+      'limits.rate: not set',
+      'limits.perSourceRate: 5 of 5 tokens',
+      'limits.instances: 0 of 4 running',
+      'limits.perSource: not set (0 running)',
+      'global cap: not set (0 running)',
+      'decision: admit',
+      '',
+    ].join('\n'),
+  });
+  t.same(run('--service', 'nope', '--peer', '127.0.0.1'), {
+    code: 100,
+    stdout: '',
+    stderr: `socketeer: fatal: no service "nope" in ${conf.confDir} (services: web)\n`,
+  });
+  t.same(run('--service', 'web', '--peer', 'localhost'), {
+    code: 100,
+    stdout: '',
+    stderr:
+      'socketeer: fatal: --peer "localhost": not an IPv4 or IPv6 address with an optional :PORT (see socketeer check --help)\n',
+  });
+});
 
 function envArgs(): string[] {
   return Object.entries(cleanEnv()).map(([k, v]) => `${k}=${v ?? ''}`);
 }
 
-const isMaxConnectionsWired = spawnSync(
-  '/usr/bin/env',
-  ['-i', ...envArgs(), process.execPath, cli, 'serve', '--help'],
-  { encoding: 'utf8' },
-).stdout.includes('--max-connections');
-
-t.test(
-  'serve --max-connections caps handlers across services',
-  { skip: isMaxConnectionsWired ? false : 'main.ts does not wire serve --max-connections yet' },
-  async (t) => {
-    const conf = makeConfDir({
-      'one.json': { listen: 'tcp:127.0.0.1:0', exec: lineHandler },
-      'two.json': { listen: 'tcp:127.0.0.1:0', exec: lineHandler },
-    });
-    const daemon = await DaemonUnderTest.start(conf.confDir, ['--max-connections', '1']);
-    t.teardown(async () => {
-      await daemon.stop();
-      conf.cleanup();
-    });
-    const held = openClient(daemon.tcp('one'));
-    await daemon.waitForLog(isEvent('accept', 'one'));
-    const over = openClient(daemon.tcp('two'));
-    t.equal(await over.received, '');
-    t.match(await daemon.waitForLog(isEvent('refuse', 'two')), {
-      reason: 'instances',
-      detail: 'global cap: 1 of 1 running (full)',
-    });
-    held.socket.end('x\n');
-    t.equal(await held.received, 'got x\n');
-    await daemon.waitForLog(isEvent('end', 'one'));
-    const after = openClient(daemon.tcp('two'));
-    after.socket.end('y\n');
-    t.equal(await after.received, 'got y\n', 'the slot is free again');
-  },
-);
+t.test('serve --max-connections caps handlers across services', async (t) => {
+  const conf = makeConfDir({
+    'one.json': { listen: 'tcp:127.0.0.1:0', exec: lineHandler },
+    'two.json': { listen: 'tcp:127.0.0.1:0', exec: lineHandler },
+  });
+  const daemon = await DaemonUnderTest.start(conf.confDir, ['--max-connections', '1']);
+  t.teardown(async () => {
+    await daemon.stop();
+    conf.cleanup();
+  });
+  const held = openClient(daemon.tcp('one'));
+  await daemon.waitForLog(isEvent('accept', 'one'));
+  const over = openClient(daemon.tcp('two'));
+  t.equal(await over.received, '');
+  t.match(await daemon.waitForLog(isEvent('refuse', 'two')), {
+    reason: 'instances',
+    detail: 'global cap: 1 of 1 running (full)',
+  });
+  held.socket.end('x\n');
+  t.equal(await held.received, 'got x\n');
+  await daemon.waitForLog(isEvent('end', 'one'));
+  const after = openClient(daemon.tcp('two'));
+  after.socket.end('y\n');
+  t.equal(await after.received, 'got y\n', 'the slot is free again');
+});
 
 /** An EventLog that keeps every record, fields of its children included. */
 function recordingLog(records: LogRecord[], bound: LogFields = {}): EventLog {
