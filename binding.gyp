@@ -15,7 +15,8 @@
         "native/orphans.c",
         "native/peer.c",
         "native/spawn.c",
-        "native/spawn-options.c"
+        "native/spawn-options.c",
+        "native/unix-bind.c"
       ],
       "defines": ["NAPI_VERSION=8", "_GNU_SOURCE"],
       "cflags_c": ["-std=gnu11", "-Wall", "-Wextra", "-Wno-unused-parameter", "-fvisibility=hidden"],

@@ -18,6 +18,8 @@
  *   closeOnExecFrom(fd)         fds.c: inherited fds reach no handler
  *   peerGone(fd), sendFds(socket, fds, timeoutMs), receiveFds(socket, count, timeoutMs)
  *                               peer.c: queued connections whose peer left; passing them on
+ *   unixBind, unixBindAbstract, unixRemove, unixRetune, unixPending
+ *                               unix-bind.c: the safe Unix bind (no path a user can swap)
  *
  * The child, in order: setsid, signal dispositions to SIG_DFL, socket on fds 0 and 1 and the
  * stderr target on 2 (pipe, socket or /dev/null), every other fd close-on-exec (close_range,
@@ -113,7 +115,12 @@ static napi_value init(napi_env env, napi_value exports) {
       export_function(env, exports, "closeOnExecFrom", js_close_on_exec_from, state) != 0 ||
       export_function(env, exports, "peerGone", js_peer_gone, state) != 0 ||
       export_function(env, exports, "sendFds", js_send_fds, state) != 0 ||
-      export_function(env, exports, "receiveFds", js_receive_fds, state) != 0) {
+      export_function(env, exports, "receiveFds", js_receive_fds, state) != 0 ||
+      export_function(env, exports, "unixBind", js_unix_bind, state) != 0 ||
+      export_function(env, exports, "unixBindAbstract", js_unix_bind_abstract, state) != 0 ||
+      export_function(env, exports, "unixRemove", js_unix_remove, state) != 0 ||
+      export_function(env, exports, "unixRetune", js_unix_retune, state) != 0 ||
+      export_function(env, exports, "unixPending", js_unix_pending, state) != 0) {
     return NULL;
   }
   return exports;

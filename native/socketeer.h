@@ -193,6 +193,13 @@ napi_value js_group_list(napi_env env, napi_callback_info info);
 napi_value js_lookup_user(napi_env env, napi_callback_info info);
 napi_value js_lookup_group(napi_env env, napi_callback_info info);
 
+/* unix-bind.c */
+napi_value js_unix_bind(napi_env env, napi_callback_info info);
+napi_value js_unix_bind_abstract(napi_env env, napi_callback_info info);
+napi_value js_unix_remove(napi_env env, napi_callback_info info);
+napi_value js_unix_retune(napi_env env, napi_callback_info info);
+napi_value js_unix_pending(napi_env env, napi_callback_info info);
+
 /* spawn.c */
 napi_value js_spawn(napi_env env, napi_callback_info info);
 napi_value js_debug_counters(napi_env env, napi_callback_info info);

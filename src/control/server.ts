@@ -11,6 +11,8 @@ import {
   type ControlLogger,
 } from './connection.js';
 import { formatReply, type ControlErrorBody } from './protocol.js';
+import { loadUnixBindAddon, type FileIdentity } from '../listen/unix-native.js';
+import { unsafeDirectory } from '../listen/unix-path.js';
 
 export type { ControlHandler, ControlLogger } from './connection.js';
 
@@ -51,8 +53,8 @@ export interface ControlServer {
 }
 
 /**
- * Binds the control socket without a permission window (temporary name under umask 0o177,
- * chmod, rename into place), replacing a stale socket but never a live one, and serves it.
+ * Binds the control socket without a permission window and without acting by path in its
+ * directory (bindSafely), replacing a stale socket but never a live one, and serves it.
  * Throws a FatalError (exit 111) when it cannot bind.
  */
 export async function startControlServer(options: ControlServerOptions): Promise<ControlServer> {
@@ -147,18 +149,45 @@ async function refuseForeignDirectory(dir: string): Promise<void> {
   }
 }
 
-interface FileIdentity {
-  readonly dev: number;
-  readonly ino: number;
-}
-
+/**
+ * With the addon: the safe bind of native/unix-bind.c (private directory, directory fds only,
+ * the mode set before the rename). Without it: an unpredictable temporary name under umask
+ * 0o177, chmod, rename, in a directory chain nobody else can write.
+ */
 async function bindSafely(server: Server, options: ControlServerOptions): Promise<FileIdentity> {
   const { path } = options;
   const dir = dirname(path);
   await mkdir(dir, { recursive: true, mode: options.dirMode ?? 0o700 });
   await refuseForeignDirectory(dir);
+  const addon = loadUnixBindAddon();
+  if (addon === null) return bindPortably(server, options);
+  let bound: FileIdentity & { fd: number };
+  try {
+    const owner = { uid: -1, gid: -1, backlog: 511, replace: false };
+    bound = addon.unixBind(path, { mode: options.mode ?? 0o600, ...owner });
+  } catch (error) {
+    const message = error instanceof Error ? error.message : String(error);
+    if (message.endsWith(': not a socket'))
+      throw bindError(path, 'the path exists and is not a socket');
+    if (message.endsWith(': a live socket')) throw bindError(path, describeSystemError(error));
+    throw bindError(path, message);
+  }
+  const identity = { dev: bound.dev, ino: bound.ino };
+  try {
+    await listenOn(server, { fd: bound.fd });
+  } catch (error) {
+    addon.unixRemove(path, identity.dev, identity.ino);
+    throw error;
+  }
+  return identity;
+}
+
+async function bindPortably(server: Server, options: ControlServerOptions): Promise<FileIdentity> {
+  const { path } = options;
+  const unsafe = unsafeDirectory(dirname(path));
+  if (unsafe !== null) throw bindError(path, `${unsafe} (the native addon is not built)`);
   await refuseLiveSocket(path);
-  const temporary = join(dir, `.${process.pid}.${randomBytes(3).toString('hex')}`);
+  const temporary = join(dirname(path), `.sk-${randomBytes(9).toString('hex')}`);
   await listenWithUmask(server, temporary);
   try {
     await chmod(temporary, options.mode ?? 0o600);
@@ -169,6 +198,16 @@ async function bindSafely(server: Server, options: ControlServerOptions): Promis
     server.close(); // also unlinks the temporary name if it is still there
     throw error;
   }
+}
+
+function listenOn(server: Server, options: { fd: number }): Promise<void> {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(options, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
 }
 
 async function refuseLiveSocket(path: string): Promise<void> {
@@ -214,6 +253,11 @@ function listenWithUmask(server: Server, path: string): Promise<void> {
 }
 
 async function unlinkIfSame(path: string, identity: FileIdentity): Promise<void> {
+  const addon = loadUnixBindAddon();
+  if (addon !== null) {
+    addon.unixRemove(path, identity.dev, identity.ino);
+    return;
+  }
   try {
     const stats = await lstat(path);
     if (stats.dev === identity.dev && stats.ino === identity.ino) await unlink(path);

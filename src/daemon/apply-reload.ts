@@ -145,9 +145,10 @@ function switchDefinitions(daemon: Daemon, { plan, config, runners }: Prepared):
 }
 
 /**
- * Closes the listeners nobody keeps and binds the addresses they held: a Unix path before
- * (its new socket is renamed over the old one), TCP and abstract addresses after. Returns
- * what could not be bound.
+ * Changes Unix sockets' owner and mode in place; closes the listeners nobody keeps and binds
+ * the addresses they held: a Unix path before (its new socket is renamed over the old one), TCP
+ * and abstract addresses after. A closed listener whose address is bound again first lets its
+ * accept loop take what is already queued on it. Returns what could not be bound.
  */
 async function swapListeners(
   daemon: Daemon,
@@ -157,20 +158,35 @@ async function swapListeners(
   const rebind = async (service: string, address: ListenAddress, replace: boolean) => {
     try {
       await runners.get(service)?.addListener(address, { replace });
+      return true;
     } catch (error) {
       const message = error instanceof Error ? error.message : String(error);
       failures.push(`${service}: ${message}`);
       const where = formatListenAddress(address);
       daemon.log.log('error', 'bind-failed', { service, address: where, error: message });
+      return false;
     }
   };
+  for (const step of plan.steps) {
+    const owner = step.kind === 'retune' ? owners.get(step.listener) : undefined;
+    if (step.kind !== 'retune' || owner === undefined) continue;
+    try {
+      owner.listener.retune(step.socket);
+    } catch {
+      // not in place (no addon, or the file is no longer ours): a new socket over it
+      if (await rebind(step.service, step.listener.address, true))
+        await owner.runner.removeListener(owner.listener, { drain: true });
+    }
+  }
   const rebinds = plan.steps.flatMap((s) => (s.kind === 'rebind' ? [s] : []));
+  const replaced = new Set(rebinds.flatMap((s) => s.replaces));
   const isUnixPath = (a: ListenAddress): boolean => a.kind === 'unix' && !a.abstract;
   for (const step of rebinds.filter((s) => isUnixPath(s.address)))
     await rebind(step.service, step.address, true);
   for (const key of plan.close) {
     const owner = owners.get(key);
-    if (owner !== undefined) await owner.runner.removeListener(owner.listener);
+    const drain = replaced.has(key);
+    if (owner !== undefined) await owner.runner.removeListener(owner.listener, { drain });
   }
   for (const step of rebinds.filter((s) => !isUnixPath(s.address)))
     await rebind(step.service, step.address, false);

@@ -23,6 +23,16 @@ export interface ReloadInput {
 /** What becomes of one address of a new definition. */
 export type ListenerStep =
   | { readonly kind: 'keep'; readonly service: string; readonly listener: CurrentListener }
+  /**
+   * A Unix path listener kept whose socket file takes a new owner or mode in place (nothing
+   * else changed): no re-bind, no connection lost.
+   */
+  | {
+      readonly kind: 'retune';
+      readonly service: string;
+      readonly listener: CurrentListener;
+      readonly socket: SocketSpec;
+    }
   /** A fresh bind that collides with nothing bound now: done before anything changes. */
   | { readonly kind: 'bind'; readonly service: string; readonly address: ListenAddress }
   /**
@@ -87,16 +97,18 @@ function matchKept(input: ReloadInput): {
   for (const spec of input.next) {
     if (input.unbound.has(spec.name)) continue;
     for (const address of spec.listen) {
-      const kept = input.listeners.find(
-        (l) =>
-          !taken.has(l) &&
-          l.service === spec.name &&
-          isSameListener(l.address, l.socket, address, spec.socket),
-      );
-      if (kept === undefined) wanted.push({ service: spec.name, address });
+      const free = input.listeners.filter((l) => !taken.has(l) && l.service === spec.name);
+      const kept = free.find((l) => isSameListener(l.address, l.socket, address, spec.socket));
+      const retuned =
+        kept ?? free.find((l) => isRetunable(l.address, l.socket, address, spec.socket));
+      if (retuned === undefined) wanted.push({ service: spec.name, address });
       else {
-        taken.add(kept);
-        steps.push({ kind: 'keep', service: spec.name, listener: kept });
+        taken.add(retuned);
+        steps.push(
+          kept === undefined
+            ? { kind: 'retune', service: spec.name, listener: retuned, socket: spec.socket }
+            : { kind: 'keep', service: spec.name, listener: retuned },
+        );
       }
     }
   }
@@ -118,6 +130,18 @@ export function isSameListener(
   return (
     aSocket.mode === bSocket.mode && aSocket.uid === bSocket.uid && aSocket.gid === bSocket.gid
   );
+}
+
+/** The same Unix path listener but for the socket file's owner and mode (changed in place). */
+export function isRetunable(
+  a: ListenAddress,
+  aSocket: SocketSpec,
+  b: ListenAddress,
+  bSocket: SocketSpec,
+): boolean {
+  if (a.kind !== 'unix' || a.abstract) return false;
+  const owned = { mode: bSocket.mode, uid: bSocket.uid, gid: bSocket.gid };
+  return isSameListener(a, { ...aSocket, ...owned }, b, bSocket);
 }
 
 /** Whether two definitions are identical (every resolved field, files included). */

@@ -178,9 +178,9 @@ export class ServiceRunner {
   }
 
   /** Stops one listener (and removes its Unix path if still ours). */
-  async removeListener(listener: BoundListener): Promise<void> {
+  async removeListener(listener: BoundListener, options: CloseOptions = {}): Promise<void> {
     this.listeners = this.listeners.filter((l) => l !== listener);
-    await listener.close();
+    await listener.close(options);
   }
 
   /**

@@ -1,12 +1,15 @@
-// Putting a net.Server on an address: TCP, abstract and Unix path sockets (a path is bound under a
-// temporary name, then renamed into place), and the promise wrappers of listen and close.
-import { chmodSync, chownSync, lstatSync, renameSync, unlinkSync } from 'node:fs';
+// Putting a net.Server on an address: TCP, abstract and Unix path sockets (a path is bound in a
+// private directory by the addon and renamed into place), and the promise wrappers of listen
+// and close.
+import { randomBytes } from 'node:crypto';
+import { chmodSync, lchownSync, renameSync, unlinkSync } from 'node:fs';
 import type { Server } from 'node:net';
-import { basename, dirname, join } from 'node:path';
+import { dirname, join } from 'node:path';
 import type { ListenAddress, SocketSpec } from '../config/types.js';
-import { ExitCode, FatalError } from '../errors.js';
+import { ExitCode, FatalError, describeSystemError } from '../errors.js';
 import { formatListenAddress } from './address.js';
-import { probeSocketPath, removeOwnedSocket } from './unix-path.js';
+import { loadUnixBindAddon, type FileIdentity } from './unix-native.js';
+import { identityOf, probeSocketPath, unsafeDirectory } from './unix-path.js';
 
 /** A net.Server listening, before its connections are routed anywhere. */
 export interface Listening {
@@ -15,9 +18,9 @@ export interface Listening {
   readonly port: number | null;
   /** A Unix path this listener put in place (removed at close while it is still ours). */
   readonly path: string | null;
+  /** The socket file put at `path`, as bound. */
+  readonly identity: FileIdentity | null;
 }
-
-let tempCounter = 0;
 
 export function bindFailure(address: ListenAddress, why: string): FatalError {
   return new FatalError(
@@ -40,7 +43,8 @@ export async function bindTcp(
   });
   const info = server.address();
   if (typeof info !== 'object' || info === null) throw new Error('a TCP server with no address');
-  return { server, bound: formatTcp(info.address, info.port), port: info.port, path: null };
+  const bound = formatTcp(info.address, info.port);
+  return { server, bound, port: info.port, path: null, identity: null };
 }
 
 export function formatTcp(host: string, port: number): string {
@@ -52,34 +56,90 @@ export async function bindAbstract(
   address: ListenAddress & { kind: 'unix' },
   socket: SocketSpec,
 ): Promise<Listening> {
-  await listen(server, { path: `\0${address.path}`, backlog: socket.backlog });
-  return { server, bound: formatListenAddress(address), port: null, path: null };
+  const addon = loadUnixBindAddon();
+  if (addon === null) {
+    // Node pads the name to 108 bytes: only Node clients can reach it (README: Security)
+    await listen(server, { path: `\0${address.path}`, backlog: socket.backlog });
+  } else {
+    let fd: number;
+    try {
+      fd = addon.unixBindAbstract(address.path, socket.backlog);
+    } catch (error) {
+      throw bindFailure(address, describeSystemError(error));
+    }
+    await listen(server, { fd, backlog: socket.backlog });
+  }
+  const bound = formatListenAddress(address);
+  return { server, bound, port: null, path: null, identity: null };
 }
 
+/**
+ * Binds a Unix path: through the addon's safe bind (native/unix-bind.c: a private directory,
+ * directory fds only), else the portable way, which refuses directories other users can write.
+ */
 export async function bindUnixPath(
   server: Server,
   address: ListenAddress & { kind: 'unix' },
   spec: SocketSpec,
   replace: boolean,
 ): Promise<Listening> {
+  const addon = loadUnixBindAddon();
+  if (addon === null) return bindUnixPortably(server, address, spec, replace);
   const { path } = address;
+  let bound: FileIdentity & { fd: number };
+  try {
+    const owner = { uid: spec.uid ?? -1, gid: spec.gid ?? -1 };
+    bound = addon.unixBind(path, { mode: spec.mode, ...owner, backlog: spec.backlog, replace });
+  } catch (error) {
+    throw bindFailure(address, describeBindError(error));
+  }
+  const identity = { dev: bound.dev, ino: bound.ino };
+  try {
+    await listen(server, { fd: bound.fd, backlog: spec.backlog });
+  } catch (error) {
+    addon.unixRemove(path, identity.dev, identity.ino);
+    throw error;
+  }
+  return { server, bound: formatListenAddress(address), port: null, path, identity };
+}
+
+/** The words of the existing path checks, for the addon's EADDRINUSE and EEXIST. */
+function describeBindError(error: unknown): string {
+  const message = error instanceof Error ? error.message : String(error);
+  if (message.endsWith(': a live socket'))
+    return 'a live socket is already at that path (EADDRINUSE)';
+  if (message.endsWith(': not a socket'))
+    return 'a file that is not a socket is at that path (EEXIST)';
+  return message;
+}
+
+/**
+ * Without the addon: only in a directory chain nobody but root and the daemon's user can
+ * write (unsafeDirectory), under an unpredictable temporary name, chown/chmod, rename.
+ */
+async function bindUnixPortably(
+  server: Server,
+  address: ListenAddress & { kind: 'unix' },
+  spec: SocketSpec,
+  replace: boolean,
+): Promise<Listening> {
+  const { path } = address;
+  const unsafe = unsafeDirectory(dirname(path));
+  if (unsafe !== null) throw bindFailure(address, `${unsafe} (the native addon is not built)`);
   const state = await probeSocketPath(path);
   if (state === 'live-socket' && !replace)
     throw bindFailure(address, 'a live socket is already at that path (EADDRINUSE)');
   if (state === 'not-a-socket')
     throw bindFailure(address, 'a file that is not a socket is at that path (EEXIST)');
-  const temp = join(dirname(path), `.${basename(path)}.${process.pid}.${++tempCounter}`);
-  const tempPath =
-    Buffer.byteLength(temp) <= 107
-      ? temp
-      : join(dirname(path), `.sk.${process.pid}.${tempCounter}`);
+  const tempPath = join(dirname(path), `.sk-${randomBytes(9).toString('hex')}`);
   const previous = process.umask(0o177);
   try {
     // For a path, net.Server binds synchronously inside listen(), under this umask.
     const listening = listen(server, { path: tempPath, backlog: spec.backlog });
     process.umask(previous);
     await listening;
-    if (spec.uid !== null || spec.gid !== null) chownSync(tempPath, spec.uid ?? -1, spec.gid ?? -1);
+    if (spec.uid !== null || spec.gid !== null)
+      lchownSync(tempPath, spec.uid ?? -1, spec.gid ?? -1);
     chmodSync(tempPath, spec.mode);
     renameSync(tempPath, path);
   } catch (error) {
@@ -91,24 +151,8 @@ export async function bindUnixPath(
     }
     throw error;
   }
-  return { server, bound: formatListenAddress(address), port: null, path };
-}
-
-/**
- * What closing a Unix path listener does to the path: Node only unlinks the temporary name it
- * bound (already renamed away), so the path is ours to remove, and only while it is still the
- * socket file that is there now.
- */
-export function removeLaterIfOurs(path: string): () => void {
-  let inode: number | null = null;
-  try {
-    inode = lstatSync(path).ino;
-  } catch {
-    // no file: nothing of ours to remove later
-  }
-  return () => {
-    if (inode !== null) removeOwnedSocket(path, inode);
-  };
+  const identity = identityOf(path);
+  return { server, bound: formatListenAddress(address), port: null, path, identity };
 }
 
 export function listen(server: Server, options: Parameters<Server['listen']>[0]): Promise<void> {

@@ -17,19 +17,24 @@ import {
   closeServer,
   formatTcp,
   listen,
-  removeLaterIfOurs,
   type Listening,
 } from './bind.js';
+import { hasPendingConnections, identityOf, removeOwnedSocket, retuneSocket } from './unix-path.js';
 
 export interface CloseOptions {
   /** Leave the Unix path in place (a hand-over: another process serves the same socket). */
   readonly keepPath?: boolean;
+  /**
+   * Accept the connections already queued on the socket before closing it (a reload whose new
+   * socket has taken the address: the queued ones would be reset). Up to 2 s.
+   */
+  readonly drain?: boolean;
 }
 
 export interface BoundListener {
   /** The configured address. */
   readonly address: ListenAddress;
-  /** The socket options it was bound with (a reload keeps it only if they are unchanged). */
+  /** The socket options it was bound with, or retuned to (a reload compares them). */
   readonly socket: SocketSpec;
   /** What was really bound (port 0 resolved), as the readiness line shows it. */
   readonly bound: string;
@@ -39,6 +44,11 @@ export interface BoundListener {
   readonly fd: number | null;
   /** Stops accepting; removes a Unix path this listener created unless `keepPath`. */
   close(options?: CloseOptions): Promise<void>;
+  /**
+   * A Unix path listener: gives its socket file the owner and mode of `socket` in place, no
+   * re-bind (native/unix-bind.c). Throws when that cannot be done (the caller binds afresh).
+   */
+  retune(socket: SocketSpec): void;
 }
 
 export interface AcceptOptions {
@@ -114,7 +124,8 @@ export async function adoptListener(
   const bound = isTcp ? formatTcp(info.address, info.port) : formatListenAddress(address);
   const path = address.kind === 'unix' && !address.abstract ? address.path : null;
   const port = isTcp ? info.port : null;
-  const listening = { server, bound, port, path };
+  const identity = path === null ? null : identityOf(path);
+  const listening = { server, bound, port, path, identity };
   return startAccepting(listening, address, socket, events, options.nativeAccept ?? null);
 }
 
@@ -138,18 +149,27 @@ async function startAccepting(
   events: ListenerEvents,
   addon: AcceptAddon | null,
 ): Promise<BoundListener> {
-  const { server, bound, port, path } = listening;
-  const removePath = path === null ? () => undefined : removeLaterIfOurs(path);
+  const { server, bound, port, path, identity } = listening;
+  const removePath = (): void => {
+    if (path !== null && identity !== null) removeOwnedSocket(path, identity);
+  };
+  let socket = spec;
+  const retune = (next: SocketSpec): void => {
+    if (path === null || identity === null) throw new Error('not a Unix path listener');
+    retuneSocket(path, identity, next);
+    socket = next;
+  };
   const serverFd = handleFd(server);
   const localEnd = localEndOf(server);
   if (addon === null || serverFd === null) {
-    server.on('connection', (socket) => events.onConnection(new AcceptedSocket(socket, localEnd)));
+    server.on('connection', (s) => events.onConnection(new AcceptedSocket(s, localEnd)));
     server.on('error', (error) => events.onError(error));
     const close = async (options: CloseOptions = {}): Promise<void> => {
+      if (options.drain === true && serverFd !== null) await drainQueue(serverFd);
       await closeServer(server);
       if (options.keepPath !== true) removePath();
     };
-    return { address, socket: spec, bound, port, fd: serverFd, close };
+    return listenerOf({ address, bound, port, fd: serverFd, close, retune }, () => socket);
   }
   let watch: NativeAcceptWatch;
   try {
@@ -161,12 +181,35 @@ async function startAccepting(
     throw bindFailure(address, describeSystemError(error));
   }
   await closeServer(server);
-  const close = (options: CloseOptions = {}): Promise<void> => {
+  const close = async (options: CloseOptions = {}): Promise<void> => {
+    if (options.drain === true) await drainQueue(watch.fd);
     watch.stop();
     if (options.keepPath !== true) removePath();
-    return Promise.resolve();
   };
-  return { address, socket: spec, bound, port, fd: watch.fd, close };
+  return listenerOf({ address, bound, port, fd: watch.fd, close, retune }, () => socket);
+}
+
+function listenerOf(parts: Omit<BoundListener, 'socket'>, socket: () => SocketSpec): BoundListener {
+  return {
+    ...parts,
+    get socket() {
+      return socket();
+    },
+  };
+}
+
+/**
+ * Lets the accept loop (net.Server's or the addon's) take what is queued on `fd`: event-loop
+ * turns until nothing is pending, up to 2 s (a paused accept loop, EMFILE). Without the addon
+ * (no way to ask), a few turns.
+ */
+async function drainQueue(fd: number): Promise<void> {
+  const deadline = Date.now() + 2000;
+  for (let turn = 0; ; turn++) {
+    const pending = hasPendingConnections(fd);
+    if (pending === false || (pending === null && turn >= 3) || Date.now() > deadline) return;
+    await new Promise((resolve) => setImmediate(resolve));
+  }
 }
 
 /** A TCP listener's one local end, or null when it has many (bound to a wildcard) or is Unix. */

@@ -65,8 +65,8 @@ t.test('planReload', async (t) => {
   t.same(plan.added, ['new']);
   t.same(plan.removed, ['gone']);
   const describe = plan.steps.map((s) =>
-    s.kind === 'keep'
-      ? `keep ${s.service} #${s.listener.index}`
+    s.kind === 'keep' || s.kind === 'retune'
+      ? `${s.kind} ${s.service} #${s.listener.index}`
       : `${s.kind} ${s.service} ${JSON.stringify(s.address)}${
           s.kind === 'rebind' ? ` after ${s.replaces.map((r) => r.service).join()}` : ''
         }`,
@@ -74,14 +74,14 @@ t.test('planReload', async (t) => {
   t.same(describe, [
     'keep same #0',
     'keep exec #0',
+    'retune mode #0',
     'keep moved #1',
-    'rebind mode {"kind":"unix","path":"/run/m.sock","abstract":false} after mode',
     'bind moved {"kind":"tcp","host":"127.0.0.1","port":8}',
     'rebind new {"kind":"tcp","host":"127.0.0.1","port":4} after gone',
   ]);
   t.same(
     plan.close.map((l) => `${l.service} #${l.index}`),
-    ['mode #0', 'gone #0', 'moved #0'],
+    ['gone #0', 'moved #0'],
   );
 });
 
@@ -107,6 +107,16 @@ t.test('planReload: socket options that do not apply to a kind do not rebind it'
     ['rebind'],
   );
   t.same(backlog.removed, ['abs']);
+  const unix = [spec('u', ['unix:/run/u.sock'])];
+  const retuned = (changes: Parameters<typeof spec>[2]) =>
+    planReload({
+      current: unix,
+      listeners: boundOf(unix),
+      next: [spec('u', ['unix:/run/u.sock'], changes)],
+      unbound: new Set(),
+    }).steps.map((s) => s.kind);
+  t.same(retuned({ mode: 0o600, uid: 5, gid: 6 }), ['retune'], 'owner and mode: in place');
+  t.same(retuned({ mode: 0o600, backlog: 5 }), ['rebind'], 'with the backlog: bound again');
 });
 
 t.test('LISTEN_FDS: read, named, assigned', async (t) => {
