@@ -7,6 +7,7 @@
         "native/addon.c",
         "native/accounts.c",
         "native/arena.c",
+        "native/cgroup.c",
         "native/child.c",
         "native/exit-watch.c",
         "native/fds.c",

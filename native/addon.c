@@ -20,6 +20,8 @@
  *                               peer.c: queued connections whose peer left; passing them on
  *   unixBind, unixBindAbstract, unixRemove, unixRetune, unixPending
  *                               unix-bind.c: the safe Unix bind (no path a user can swap)
+ *   setChildSubreaper(), reapPid(pid)
+ *                               cgroup.c: the fallback tracking of a handler's descendants
  *
  * The child, in order: setsid, signal dispositions to SIG_DFL, socket on fds 0 and 1 and the
  * stderr target on 2 (pipe, socket or /dev/null), every other fd close-on-exec (close_range,
@@ -120,7 +122,9 @@ static napi_value init(napi_env env, napi_value exports) {
       export_function(env, exports, "unixBindAbstract", js_unix_bind_abstract, state) != 0 ||
       export_function(env, exports, "unixRemove", js_unix_remove, state) != 0 ||
       export_function(env, exports, "unixRetune", js_unix_retune, state) != 0 ||
-      export_function(env, exports, "unixPending", js_unix_pending, state) != 0) {
+      export_function(env, exports, "unixPending", js_unix_pending, state) != 0 ||
+      export_function(env, exports, "setChildSubreaper", js_set_child_subreaper, state) != 0 ||
+      export_function(env, exports, "reapPid", js_reap_pid, state) != 0) {
     return NULL;
   }
   return exports;

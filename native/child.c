@@ -68,7 +68,7 @@ const char *const child_step_names[] = {
     [STEP_SETPRIORITY] = "setpriority", [STEP_SETGROUPS] = "setgroups",
     [STEP_SETRESGID] = "setresgid", [STEP_SETRESUID] = "setresuid",
     [STEP_CHDIR] = "chdir",        [STEP_PRCTL] = "prctl",
-    [STEP_EXECVE] = "execve",
+    [STEP_EXECVE] = "execve",      [STEP_CGROUP] = "cgroup",
 };
 
 static __attribute__((noreturn)) void fail(struct arena *a, int step, long rc) {
@@ -161,6 +161,10 @@ int child_main(void *arg) {
   if ((rc = sys1(SYS_setsid, 0)) < 0) fail(a, STEP_SETSID, rc);
   __atomic_store_n(&a->child_tid, CHILD_IN_SESSION, __ATOMIC_RELEASE);
   sys6(SYS_futex, (long)&a->child_tid, FUTEX_WAKE, 1, 0, 0, 0);
+  /* Into the handler's cgroup before anything runs that could fork: "0" is the writer itself. */
+  if (p->cgroup_fd >= 0 && (rc = sys3(SYS_write, p->cgroup_fd, "0", 1)) < 0) {
+    fail(a, STEP_CGROUP, rc);
+  }
   reset_signals();
   install_stdio(a);
   /* Then at once into it: no cwd may stay outside the new root. */

@@ -51,6 +51,7 @@ struct launch_plan {
   int socket_fd;
   enum stderr_mode stderr_mode;
   int wait_for_session; /* parent only: return once the child leads its session (launch.c) */
+  int cgroup_fd; /* -1: none; else the child writes "0" to it (a cgroup.procs: joins that cgroup) */
 };
 
 /* spawn-options.c: the options' memory, taken from the arena, else calloc'd (kept in items). */
@@ -78,6 +79,7 @@ enum child_step {
   STEP_CHDIR,
   STEP_PRCTL,
   STEP_EXECVE,
+  STEP_CGROUP, /* after setsid: the write to cgroup_fd */
 };
 
 /* Written by a failing child just before it exits; read once it is gone. */
@@ -204,6 +206,10 @@ napi_value js_unix_pending(napi_env env, napi_callback_info info);
 napi_value js_spawn(napi_env env, napi_callback_info info);
 napi_value js_debug_counters(napi_env env, napi_callback_info info);
 napi_value make_spawn_failure(napi_env env, int error, const char *step, const char *resource);
+
+/* cgroup.c */
+napi_value js_set_child_subreaper(napi_env env, napi_callback_info info);
+napi_value js_reap_pid(napi_env env, napi_callback_info info);
 
 /* names.c */
 const char *errno_name(int err);

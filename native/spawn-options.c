@@ -246,6 +246,8 @@ int read_spawn_options(napi_env env, napi_value obj, struct pool *pool, struct l
   }
   if (!has_fd) return invalid(env, "stdinFd", "a file descriptor");
   p->socket_fd = (int)fd;
+  if (read_optional_int(env, obj, "cgroupFd", 0, 2147483647.0, &has_fd, &fd) != 0) return -1;
+  p->cgroup_fd = has_fd ? (int)fd : -1;
   if (read_optional_bool(env, obj, "noNewPrivileges", 0, &p->no_new_privs) != 0) return -1;
   return read_optional_bool(env, obj, "waitForSession", 1, &p->wait_for_session);
 }

@@ -23,6 +23,8 @@ export interface RunningHandler {
   readonly peer: Peer;
   readonly startedAt: number;
   readonly outcome: Promise<HandlerOutcome>;
+  /** Started here (not handed over): what its `end` record will say. */
+  readonly ending?: HandlerEnding;
 }
 
 /** An accepted connection, described, before the admission decision. */
@@ -110,14 +112,15 @@ export function startHandler(
     });
     return;
   }
+  const ending: HandlerEnding = { timedOut: false, forced: false };
   const handler: RunningHandler = {
     conn,
     pid: spawned.pid,
     peer,
     startedAt: deps.now(),
     outcome: spawned.outcome,
+    ending,
   };
-  const ending: HandlerEnding = { timedOut: false, forced: false };
   deps.onStart(handler, ending);
   log.log('info', 'accept', {
     peer: formatPeer(peer),

@@ -20,7 +20,13 @@ import { createLogger, type DaemonLog, type LogFormat } from '../log/logger.js';
 import { defaultRecordRate } from '../log/record-limiter.js';
 import type { BucketRate } from '../limits/settings.js';
 import { loadNativeAddon } from '../spawn/native-addon.js';
+import {
+  logProcessTracking,
+  useProcessTracking,
+  type ProcessTracking,
+} from '../spawn/process-tracking.js';
 import { selectSpawner, type SpawnerChoice } from '../spawn/select-spawner.js';
+import { startProcessTracking } from '../spawn/start-tracking.js';
 import { configDirFrom, loadOrFail } from './load-or-fail.js';
 
 export interface ServeArgs {
@@ -63,17 +69,28 @@ export async function runServe(args: ServeArgs): Promise<number> {
   });
   if (inheritance.problem !== null)
     log.log('warn', 'inherit-unused', { fd: null, name: null, reason: inheritance.problem });
+  const tracking = await startProcessTracking({
+    addon: loadNativeAddon(),
+    log,
+    graceMs: args.killGrace * 1000,
+    choice: process.env.SOCKETEER_PROCESS_TRACKING,
+  });
+  useProcessTracking(tracking);
+  logProcessTracking(log, tracking);
   const daemon = new Daemon({
     config,
-    spawner: selected.spawner,
+    spawner: tracking.wrap(selected.spawner),
     log,
     killGraceMs: args.killGrace * 1000,
     peerCredentials: selected.peerCredentials,
     nativeAccept: selected.nativeAccept,
     maxConnections: args.maxConnections ?? null,
   });
-  const serving = new Serving(daemon, controlPath, log);
-  const pairs = await serving.start(inheritance, takeover);
+  const serving = new Serving(daemon, controlPath, log, tracking);
+  const pairs = await serving.start(inheritance, takeover).catch(async (error: unknown) => {
+    await tracking.close(false); // no cgroup left behind by a daemon that could not start
+    throw error;
+  });
   return serving.run(() => announceReady(daemon, pairs, takeover, selected.spawner.name));
 }
 
@@ -86,6 +103,7 @@ class Serving {
     private readonly daemon: Daemon,
     private readonly controlPath: string,
     private readonly log: DaemonLog,
+    private readonly tracking: ProcessTracking,
   ) {}
 
   /** Binds everything; the control socket after fresh addresses, before inherited fds. */
@@ -111,6 +129,7 @@ class Serving {
     return new Promise((resolve) => {
       const done = async (): Promise<void> => {
         uninstall();
+        await this.tracking.close(daemon.hasHandedOver);
         await this.control?.close();
         this.log.flush();
         daemon.log.log('info', 'exit', { code: 0 });

@@ -2,7 +2,7 @@ import type { RunningHandler } from '../accept/accept-connection.js';
 import { ControlError } from '../control/protocol.js';
 import type { Daemon } from './daemon.js';
 import type { ServiceState } from './state.js';
-import { signalGroup, terminateHandlers } from './terminate.js';
+import { signalTree, terminateHandlers } from './terminate.js';
 
 export type StopResult = {
   readonly service: string;
@@ -161,7 +161,10 @@ export type KillResult = {
   readonly signalled: readonly { readonly instance: string; readonly pid: number }[];
 };
 
-/** `kill`: send `signal` to one handler's process group, or to every handler's of the service. */
+/**
+ * `kill`: send `signal` to one handler's tree (its process group, and its cgroup or descendants),
+ * or to every handler's of the service.
+ */
 export function killHandlers(
   daemon: Daemon,
   name: string,
@@ -174,7 +177,7 @@ export function killHandlers(
     throw new ControlError('unknown-instance', `${name} has no running instance ${instance}`);
   const targets = handler === undefined ? [...runner.handlers.values()] : [handler];
   const signalled = targets
-    .filter((h) => signalGroup(h.pid, signal))
+    .filter((h) => signalTree(h.pid, signal))
     .map((h) => ({ instance: h.conn, pid: h.pid }));
   daemon.log.log('info', 'kill', {
     service: name,

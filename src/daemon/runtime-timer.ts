@@ -2,7 +2,8 @@ import type { HandlerEnding } from '../accept/accept-connection.js';
 import type { ResolvedLimits } from '../limits/settings.js';
 import { planRuntimeDeadlines } from '../limits/runtime.js';
 import type { EventLog } from '../log/events.js';
-import { signalGroup } from './terminate.js';
+import { endTree } from '../spawn/kill-escalator.js';
+import { processTracking } from '../spawn/process-tracking.js';
 
 export interface RuntimeTimerOptions {
   readonly pid: number;
@@ -18,16 +19,16 @@ export interface RuntimeTimerOptions {
 
 /**
  * Enforces `limits.runtimeMaxSec`: at the deadline, marks the handler timed out, logs `timeout`
- * and sends SIGTERM to its process group; `killGraceSec` later, SIGKILL to the group. Returns the
- * function to call once the handler has exited (null: no runtime limit). A group that outlives
- * its leader after the SIGTERM still gets the SIGKILL: its members keep the group id reserved,
- * and a group with no member left is not signalled.
+ * and ends its tree with the one kill escalator (SIGTERM, SIGKILL `killGraceSec` later to what
+ * is left, `forced` when the handler itself needed it). Returns the function to call once the
+ * handler has exited (null: no runtime limit).
  */
 export function armRuntimeTimer(options: RuntimeTimerOptions): (() => void) | null {
   const { pid, ending, limits, log } = options;
   const deadlines = planRuntimeDeadlines(limits, options.startedAt);
   if (deadlines === null) return null;
-  let killTimer: NodeJS.Timeout | undefined;
+  let markExited: () => void = () => undefined;
+  const exited = new Promise<void>((resolve) => (markExited = resolve));
   const termTimer = setTimeout(
     () => {
       ending.timedOut = true;
@@ -36,29 +37,13 @@ export function armRuntimeTimer(options: RuntimeTimerOptions): (() => void) | nu
         runtimeMaxSec: limits.runtimeMaxSec,
         killGraceSec: limits.killGraceSec,
       });
-      signalGroup(pid, 'SIGTERM');
-      killTimer = setTimeout(
-        () => {
-          if (signalGroup(pid, 'SIGKILL')) ending.forced = true;
-        },
-        Math.max(0, deadlines.killAt - options.clock()),
-      );
-      killTimer.unref();
+      const graceMs = Math.max(0, deadlines.killAt - options.clock());
+      void endTree(processTracking().treeOf(pid), exited, graceMs, ending);
     },
     Math.max(0, deadlines.termAt - options.clock()),
   );
   return () => {
     clearTimeout(termTimer);
-    if (killTimer !== undefined && !hasGroupMembers(pid)) clearTimeout(killTimer);
+    markExited();
   };
-}
-
-/** Whether any process is left in the process group `pgid`. */
-function hasGroupMembers(pgid: number): boolean {
-  try {
-    process.kill(-pgid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
-  }
 }

@@ -1,54 +1,34 @@
+import { endTree, type Ending } from '../spawn/kill-escalator.js';
+import { processTracking } from '../spawn/process-tracking.js';
 import type { HandlerOutcome } from '../spawn/types.js';
 
 export interface Killable {
   readonly pid: number;
   readonly outcome: Promise<HandlerOutcome>;
+  /** What its `end` record will say: `forced` is set when SIGKILL was needed. */
+  readonly ending?: Ending | undefined;
 }
 
 /**
- * Ends handlers the way a super-server must: SIGTERM to each handler's whole process group
- * (every handler leads its own session), then SIGKILL to the group of any still running after
- * `graceMs`. Resolves when every handler has been reaped. Returns the pids that were forced.
+ * Ends handlers the way a super-server must, with the one kill escalator (spawn/kill-escalator):
+ * SIGTERM to each handler's whole tree (process group, and its cgroup or descendants as the
+ * daemon's process tracking sees them), SIGKILL to what is left after `graceMs`. Resolves when
+ * every handler has been reaped. Returns the pids that were forced (SIGKILL while running).
  */
 export async function terminateHandlers(
   handlers: readonly Killable[],
   graceMs: number,
 ): Promise<number[]> {
-  const forced: number[] = [];
-  await Promise.all(
-    handlers.map(async (handler) => {
-      signalGroup(handler.pid, 'SIGTERM');
-      let timer: NodeJS.Timeout | undefined;
-      const timedOut = new Promise<'timeout'>((resolve) => {
-        timer = setTimeout(() => resolve('timeout'), graceMs);
-      });
-      const first = await Promise.race([handler.outcome, timedOut]);
-      clearTimeout(timer);
-      if (first === 'timeout') {
-        forced.push(handler.pid);
-        signalGroup(handler.pid, 'SIGKILL');
-        await handler.outcome;
-      }
-    }),
+  const tracking = processTracking();
+  const forced = await Promise.all(
+    handlers.map((h) => endTree(tracking.treeOf(h.pid), h.outcome, graceMs, h.ending)),
   );
-  return forced;
+  return handlers.filter((_, i) => forced[i] === true).map((h) => h.pid);
 }
 
-/** Signals a process group; a group already gone is not an error. */
-export function signalGroup(pid: number, signal: NodeJS.Signals): boolean {
-  try {
-    process.kill(-pid, signal);
-    return true;
-  } catch {
-    // A handler started a moment ago may not lead its session yet (the native spawner returns
-    // before the child's setsid): signal the process itself. Its signals are blocked until just
-    // before its exec, so the signal stays pending and ends it there. Callers pass only pids of
-    // handlers not yet reaped, so the pid is still theirs.
-    try {
-      process.kill(pid, signal);
-      return true;
-    } catch {
-      return false;
-    }
-  }
+/** Sends `signal` to a running handler's whole tree (`kill`); false when nothing was there. */
+export function signalTree(pid: number, signal: NodeJS.Signals): boolean {
+  return processTracking().treeOf(pid).signal(signal);
 }
+
+export { signalGroup } from '../spawn/group-tree.js';

@@ -14,7 +14,7 @@ export const logEvents = {
   'queue-dropped':
     'a queued connection was closed unserved because its service stopped (service, conn, peer, waitedMs)',
   timeout:
-    'a handler ran past limits.runtimeMaxSec: SIGTERM to its process group, SIGKILL after killGraceSec (service, conn, pid, runtimeMaxSec, killGraceSec)',
+    'a handler ran past limits.runtimeMaxSec: SIGTERM to its tree, SIGKILL after killGraceSec (service, conn, pid, runtimeMaxSec, killGraceSec)',
   end: 'a handler ended (service, conn, pid, exitCode or signal, durationMs, timedOut, forced)',
   'spawn-failed':
     'a handler could not be started; the connection was closed (service, conn, code, error)',
@@ -58,6 +58,8 @@ export const logEvents = {
   'inherit-unused':
     'an inherited listening fd matched no service address and was closed (fd, name, reason)',
   'notify-failed': 'a message to systemd (NOTIFY_SOCKET) could not be sent (message, error)',
+  'process-tracking':
+    "how handlers' descendants are found and ended: at start-up (mechanism cgroup, subreaper or process-group; cgroup; reason), or a problem with it (level warn: error)",
 } as const;
 
 export type LogEvent = keyof typeof logEvents;

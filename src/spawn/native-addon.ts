@@ -35,6 +35,11 @@ export interface NativeSpawnOptions {
    * under load) kill(-pid) fails with ESRCH and kill(pid) reaches it. Ignored in vfork mode.
    */
   readonly waitForSession?: boolean;
+  /**
+   * A handler cgroup's `cgroup.procs`, open for writing: the child writes "0" to it right after
+   * its setsid, before anything of its own runs (a failed write is the step `cgroup`).
+   */
+  readonly cgroupFd?: number | null;
 }
 
 export interface NativeSpawned {
@@ -153,6 +158,10 @@ export interface NativeAddon {
   acceptStop(fd: number): boolean;
   /** Marks every fd from `fd` up close-on-exec (fds the daemon inherited reach no handler). */
   closeOnExecFrom(fd: number): void;
+  /** prctl(PR_SET_CHILD_SUBREAPER, 1): orphaned descendants come to the daemon. Throws. */
+  setChildSubreaper(): void;
+  /** Reaps that one child if it has exited (never "any child"); true when it was reaped now. */
+  reapPid(pid: number): boolean;
 }
 
 export type NativeAddonProbe =
@@ -170,6 +179,8 @@ const functionNames = [
   'acceptStart',
   'acceptStop',
   'closeOnExecFrom',
+  'setChildSubreaper',
+  'reapPid',
 ];
 
 let cached: NativeAddonProbe | undefined;

@@ -14,6 +14,7 @@ import type {
   ProcessFeature,
   SpawnedHandler,
   SpawnFailure,
+  SpawnPlacement,
   SpawnPlan,
   Spawner,
 } from './types.js';
@@ -27,11 +28,16 @@ export function createNativeSpawner(addon: NativeAddon): Spawner {
   return {
     name: 'native',
     unsupported: (): ProcessFeature[] => [],
-    spawn: (plan, socketFd) => spawnHandler(addon, plan, socketFd),
+    spawn: (plan, socketFd, placement) => spawnHandler(addon, plan, socketFd, placement),
   };
 }
 
-function spawnHandler(addon: NativeAddon, plan: SpawnPlan, socketFd: number): SpawnedHandler {
+function spawnHandler(
+  addon: NativeAddon,
+  plan: SpawnPlan,
+  socketFd: number,
+  placement: SpawnPlacement | undefined,
+): SpawnedHandler {
   let settle: (outcome: HandlerOutcome) => void = () => {};
   const outcome = new Promise<HandlerOutcome>((resolve) => {
     settle = resolve;
@@ -47,7 +53,11 @@ function spawnHandler(addon: NativeAddon, plan: SpawnPlan, socketFd: number): Sp
   };
   let result: ReturnType<NativeAddon['spawn']>;
   try {
-    result = addon.spawn(buildNativeOptions(plan, socketFd), onExit);
+    const options = buildNativeOptions(plan, socketFd);
+    result = addon.spawn(
+      placement === undefined ? options : { ...options, cgroupFd: placement.cgroupProcsFd },
+      onExit,
+    );
   } catch (error) {
     // Only a malformed plan throws: a bug upstream, still reported as a value.
     const message = `spawn ${plan.file}: ${(error as Error).message.replace(/^spawn: /, '')}`;
@@ -116,6 +126,8 @@ function describeSubject(plan: SpawnPlan, error: NativeSpawnError): string | nul
       return 'PR_SET_NO_NEW_PRIVS';
     case 'open':
       return '/dev/null';
+    case 'cgroup':
+      return 'cgroup.procs';
     default:
       return null;
   }

@@ -9,7 +9,9 @@ import {
 import type { HandlerOutcome, SpawnPlan, Spawner, SpawnedHandler } from './types.js';
 
 /**
- * The spawner on Node's child_process: forks the whole Node process per handler (slow). It
+ * The spawner on Node's child_process: forks the whole Node process per handler (slow). With a
+ * cgroup placement, a /bin/sh link first in the chain moves itself into the cgroup and execs
+ * the handler (argv[0] is then the program's path, as with every chain). It
  * sets uid, gid, cwd and the environment itself, and chainloads util-linux setpriv (groups,
  * no_new_privs), prlimit (rlimits), nice and /bin/sh (umask) for services that ask for them;
  * chroot it cannot do. Always available.
@@ -19,8 +21,8 @@ export const portableSpawner: Spawner = {
   unsupported(plan) {
     return unsupportedByChain(plan, chainTools());
   },
-  spawn(plan, socketFd) {
-    return spawnPortable(plan, socketFd);
+  spawn(plan, socketFd, placement) {
+    return spawnPortable(plan, socketFd, placement?.cgroupProcsFd ?? null);
   },
 };
 
@@ -48,12 +50,30 @@ function findProgram(name: string): string | null {
   return null;
 }
 
-function spawnPortable(plan: SpawnPlan, socketFd: number): SpawnedHandler {
+/**
+ * The first link of the chain when the handler goes into a cgroup: `/bin/sh` gets that cgroup's
+ * cgroup.procs as fd 3, moves itself there ("0": the writer), closes it and execs the rest, so
+ * the handler runs in its cgroup from its first instruction. A failed move ends it with 127.
+ */
+const joinCgroupScript =
+  'echo 0 >&3 || { echo "socketeer: cannot join the handler cgroup" >&2; exit 127; }; exec 3>&-; exec "$@"';
+
+function spawnPortable(plan: SpawnPlan, socketFd: number, cgroupFd: number | null): SpawnedHandler {
   const stderr = plan.stderr === 'log' ? 'pipe' : plan.stderr === 'socket' ? socketFd : 'ignore';
-  const stdio: StdioOptions = [socketFd, socketFd, stderr];
-  const chain = needsChain(plan) ? buildChainArgv(plan, chainTools()) : null;
-  const [file, ...args] = chain?.argv ?? [plan.file, ...plan.argv.slice(1)];
-  const setsIds = plan.uid !== null && plan.gid !== null && chain?.switchesCredentials !== true;
+  const stdio: StdioOptions = [
+    socketFd,
+    socketFd,
+    stderr,
+    ...(cgroupFd === null ? [] : [cgroupFd]),
+  ];
+  const needed = needsChain(plan) ? buildChainArgv(plan, chainTools()) : null;
+  const inner = needed?.argv ?? [plan.file, ...plan.argv.slice(1)];
+  const chain =
+    cgroupFd === null
+      ? needed
+      : { argv: ['/bin/sh', '-c', joinCgroupScript, 'socketeer-cgroup', ...inner] };
+  const [file, ...args] = chain?.argv ?? inner;
+  const setsIds = plan.uid !== null && plan.gid !== null && needed?.switchesCredentials !== true;
   let child;
   try {
     child = spawn(file ?? plan.file, args, {

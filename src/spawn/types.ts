@@ -77,6 +77,11 @@ export interface SpawnedHandler {
 /** The field names of SpawnPlan that a spawner may be unable to honour. */
 export type ProcessFeature = 'groups' | 'rlimits' | 'umask' | 'nice' | 'chroot' | 'noNewPrivileges';
 
+/** Where a handler is put before it runs: the cgroup whose cgroup.procs is open as this fd. */
+export interface SpawnPlacement {
+  readonly cgroupProcsFd: number;
+}
+
 export interface Spawner {
   readonly name: 'native' | 'portable';
   /** The features of the plan this spawner cannot honour (empty: it can run it as planned). */
@@ -84,6 +89,8 @@ export interface Spawner {
   /**
    * Starts the handler with `socketFd` as its fd 0 and 1. Never throws: every failure comes
    * back as a 'spawn-failed' outcome. The caller closes its own copy of the socket right after.
+   * With `placement`, the handler joins that cgroup: the native child before its exec, the
+   * portable one (child_process cannot run code there) as soon as spawn has returned.
    */
-  spawn(plan: SpawnPlan, socketFd: number): SpawnedHandler;
+  spawn(plan: SpawnPlan, socketFd: number, placement?: SpawnPlacement): SpawnedHandler;
 }
