@@ -14,6 +14,8 @@ export const limitedRecords: Readonly<Partial<Record<LogEvent, string>>> = {
   'accept-failed': 'code',
   'control-refused': 'code',
   'control-bad-request': 'code',
+  // a cgroup that cannot be had (EMFILE) is one warning per connection
+  'process-tracking': 'reason',
 };
 
 /** `--log-burst` and `--log-rate` when not given. */
