@@ -6,8 +6,9 @@ import { ExitCode, FatalError } from './errors.js';
 import { logLevels, type LogLevel } from './log/events.js';
 import { logFormats, type LogFormat } from './log/logger.js';
 import { defaultRecordRate } from './log/record-limiter.js';
+import { configDir, control, serviceArg, spawner } from './cli-options.js';
+import { checkServeFlags } from './serve-flags.js';
 import { packagePath } from './package-root.js';
-import { spawnerChoices, type SpawnerChoice } from './spawn/select-spawner.js';
 
 const version = (
   JSON.parse(readFileSync(packagePath('package.json'), 'utf8')) as { version: string }
@@ -22,26 +23,6 @@ export async function main(argv: string[]): Promise<number> {
   const set = (value: number): void => {
     code = value;
   };
-  const configDir = {
-    type: 'string',
-    describe:
-      'directory of service files (default: /etc/socketeer/conf.d as root, else $XDG_CONFIG_HOME/socketeer/conf.d)',
-  } as const;
-  const spawner = {
-    choices: spawnerChoices,
-    default: 'auto' as SpawnerChoice,
-    describe: 'how handlers are started',
-  } as const;
-  const control = {
-    type: 'string',
-    describe:
-      'control socket (default: /run/socketeer/control.sock as root, else $XDG_RUNTIME_DIR/socketeer/control.sock)',
-  } as const;
-  const serviceArg = {
-    type: 'string',
-    demandOption: true,
-    describe: 'service name',
-  } as const;
   const out = (text: string): void => void process.stdout.write(text);
   const parser = yargs(argv)
     .scriptName('socketeer')
@@ -86,33 +67,7 @@ export async function main(argv: string[]): Promise<number> {
           control,
         }),
       async (args) => {
-        if (
-          args.maxConnections !== undefined &&
-          !(Number.isInteger(args.maxConnections) && args.maxConnections >= 1)
-        ) {
-          throw new FatalError(
-            `--max-connections ${args.maxConnections}: must be an integer of at least 1`,
-            ExitCode.permanent,
-          );
-        }
-        if (!(args.killGrace >= 0)) {
-          throw new FatalError(
-            `--kill-grace ${args.killGrace}: must be a number of seconds, 0 or more`,
-            ExitCode.permanent,
-          );
-        }
-        if (!(args.logRate > 0)) {
-          throw new FatalError(
-            `--log-rate ${args.logRate}: must be a number of records per second above 0`,
-            ExitCode.permanent,
-          );
-        }
-        if (!(Number.isInteger(args.logBurst) && args.logBurst >= 1)) {
-          throw new FatalError(
-            `--log-burst ${args.logBurst}: must be an integer of at least 1`,
-            ExitCode.permanent,
-          );
-        }
+        checkServeFlags(args);
         const { runServe } = await import('./commands/serve.js');
         set(
           await runServe({
@@ -175,7 +130,10 @@ export async function main(argv: string[]): Promise<number> {
           runEscape(
             {
               // what follows `--` is strings as written (yargs would turn `1e3` into 1000)
-              strings: [...args.strings, ...afterDoubleDash(argv)],
+              strings: [
+                ...args.strings,
+                ...(argv.includes('--') ? argv.slice(argv.indexOf('--') + 1) : []),
+              ],
               path: args.path,
               unescape: args.unescape,
               template: args.template,
@@ -301,11 +259,6 @@ export async function main(argv: string[]): Promise<number> {
     return reportError(error);
   }
   return code;
-}
-
-function afterDoubleDash(argv: readonly string[]): string[] {
-  const at = argv.indexOf('--');
-  return at === -1 ? [] : argv.slice(at + 1);
 }
 
 function lowerFirst(text: string): string {

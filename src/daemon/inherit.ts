@@ -3,7 +3,7 @@ import type { RunningHandler } from '../accept/accept-connection.js';
 import type { EventLog } from '../log/events.js';
 import type { CarriedService } from './handover-channel.js';
 import { watchCarriedHandlers } from './inherited-handlers.js';
-import type { PassedWaiter } from './service-admission.js';
+import type { PassedWaiter } from './handover-queue.js';
 import type { ServiceRunner } from './service-runner.js';
 
 /** How often handlers inherited from a previous process are looked for in /proc. */

@@ -6,17 +6,19 @@ import {
 } from '../accept/accept-connection.js';
 import { createAdmissionGate, toAccessPeer, type AdmissionGate } from '../accept/admission-gate.js';
 import type { AdmitDecision } from '../accept/admit.js';
-import { formatPeer, type Peer, type PeerCredentials } from '../accept/peer.js';
+import { formatPeer, type PeerCredentials } from '../accept/peer.js';
 import { refuseConnection } from '../accept/refuse-connection.js';
 import type { ListenAddress, ServiceSpec } from '../config/types.js';
 import type { SlotsInput } from '../limits/checks.js';
 import { describeQueueGone, describeQueueTimeout } from '../limits/queue.js';
 import { createRefuseCounters, type RefuseReason } from '../limits/reasons.js';
 import { sourceKeyOf } from '../limits/source-key.js';
-import { AcceptedFd, type IncomingConnection } from '../listen/incoming.js';
+import type { IncomingConnection } from '../listen/incoming.js';
 import type { EventLog } from '../log/events.js';
 import type { Spawner } from '../spawn/types.js';
 import { HandlerQueue, type QueuedConnection } from './handler-queue.js';
+import { toQueuedConnection, type PassedWaiter } from './handover-queue.js';
+import { PeerCounts } from './peer-counts.js';
 import { armRuntimeTimer } from './runtime-timer.js';
 import type { QueueSource, SharedLimits } from './shared-limits.js';
 
@@ -40,17 +42,6 @@ export interface AdmissionDeps {
 /** How often at most a full queue is swept for waiters whose peer has gone (ms). */
 const sweepIntervalMs = 1000;
 
-/** A connection passed from the previous process's queue (a hand-over), its fd received. */
-export interface PassedWaiter {
-  readonly fd: number;
-  readonly conn: string;
-  readonly peer: Peer;
-  /** How long it had waited there (ms), counted against `queueTimeoutSec`. */
-  readonly waitedMs: number;
-  /** Its place in the daemon-wide FIFO (before every connection queued here). */
-  readonly arrival: number;
-}
-
 /**
  * One service's connection path after accept(2): describe the peer, decide (access, time, load,
  * rate, caps) before any fork, then start the handler, queue the unread connection, or refuse
@@ -64,8 +55,7 @@ export class ServiceAdmission {
   private readonly queueSource: QueueSource;
   /** When a full queue was last swept for gone peers (clock ms). */
   private lastSweep = Number.NEGATIVE_INFINITY;
-  /** Running handlers of this service per peer address (TCP) or uid (Unix). */
-  private readonly perPeerSource = new Map<string, number>();
+  private readonly peerCounts = new PeerCounts();
 
   constructor(deps: AdmissionDeps) {
     this.deps = deps;
@@ -163,17 +153,12 @@ export class ServiceAdmission {
    * already waited there (counted against `queueTimeoutSec`), `arrival` its place in the FIFO.
    */
   carriedWaiter(carried: PassedWaiter): QueuedConnection {
-    const { fd, conn, peer } = carried;
-    const accepted = {
-      incoming: new AcceptedFd(fd, {}),
-      fd,
-      peer,
-      conn,
-      log: this.deps.log.child({ conn }),
-    };
-    const sourceKey = sourceKeyOf(toAccessPeer(peer), this.deps.spec().limits.perSourcePrefix6);
-    const enqueuedAt = this.deps.clock() - Math.max(0, carried.waitedMs);
-    return { accepted, sourceKey, enqueuedAt, arrival: carried.arrival };
+    const { log, spec, clock } = this.deps;
+    return toQueuedConnection(carried, {
+      log,
+      perSourcePrefix6: spec().limits.perSourcePrefix6,
+      now: clock(),
+    });
   }
 
   /** Starts waiters while slots are free, in arrival order across services (after a hand-over). */
@@ -205,7 +190,7 @@ export class ServiceAdmission {
         service: spec,
         spawner: this.deps.spawner,
         now: this.deps.now,
-        countFromSource: (peer) => this.countFromSource(peer),
+        countFromSource: (peer) => this.peerCounts.countOf(peer),
         onStart: (handler, ending) => {
           this.track(handler);
           const { pid } = handler;
@@ -292,24 +277,11 @@ export class ServiceAdmission {
   /** A running handler: in the runner's table, and counted for its peer (`TCPCONNNUM`). */
   private track(handler: RunningHandler): void {
     this.deps.handlers.set(handler.conn, handler);
-    const key = peerSourceOf(handler.peer);
-    this.perPeerSource.set(key, (this.perPeerSource.get(key) ?? 0) + 1);
+    this.peerCounts.add(handler.peer);
   }
 
   private untrack(handler: RunningHandler): void {
     if (!this.deps.handlers.delete(handler.conn)) return;
-    const key = peerSourceOf(handler.peer);
-    const left = (this.perPeerSource.get(key) ?? 1) - 1;
-    if (left > 0) this.perPeerSource.set(key, left);
-    else this.perPeerSource.delete(key);
+    this.peerCounts.remove(handler.peer);
   }
-
-  private countFromSource(peer: Peer): number {
-    return this.perPeerSource.get(peerSourceOf(peer)) ?? 0;
-  }
-}
-
-/** The peer as `TCPCONNNUM`/`IPCCONNNUM` count it: its exact address, or its uid. */
-function peerSourceOf(peer: Peer): string {
-  return peer.kind === 'tcp' ? `tcp ${peer.remoteAddress}` : `uid ${peer.uid ?? '?'}`;
 }

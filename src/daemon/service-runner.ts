@@ -15,7 +15,8 @@ import { formatListenAddress } from '../listen/address.js';
 import type { Spawner } from '../spawn/types.js';
 import type { RefuseReason } from '../limits/reasons.js';
 import type { QueuedConnection } from './handler-queue.js';
-import { ServiceAdmission, type PassedWaiter } from './service-admission.js';
+import type { PassedWaiter } from './handover-queue.js';
+import { ServiceAdmission } from './service-admission.js';
 import { createSharedLimits, type SharedLimits } from './shared-limits.js';
 import { terminateHandlers } from './terminate.js';
 
