@@ -46,7 +46,9 @@ t.test('the teardown check finds a handler left alive, by pid, group or marker',
   const env = { SOCKETEER_SERVICE: 'svc', SOCKETEER_INSTANCE: '1-2-3', PATH: '/usr/bin:/bin' };
   // A handler leading its own group, with a child in that group, and a stranger in a session
   // of its own that carries the handler's marker (as a daemonised grandchild would).
-  const handler = spawn('/bin/sh', ['-c', 'sleep 300 & setsid sleep 300 & echo "$!"; wait'], {
+  // The stranger prints its pid itself, once setsid has run (echo "$!" could come first).
+  const stranger = `setsid sh -c 'echo "$$"; exec sleep 300'`;
+  const handler = spawn('/bin/sh', ['-c', `sleep 300 & ${stranger} & wait`], {
     detached: true,
     env,
     stdio: ['ignore', 'pipe', 'ignore'],
