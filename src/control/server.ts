@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
-import { chmod, lstat, mkdir, rename, unlink } from 'node:fs/promises';
-import { connect, createServer, type Server, type Socket } from 'node:net';
+import { chmod, lstat, mkdir, rename } from 'node:fs/promises';
+import { createServer, type Server, type Socket } from 'node:net';
 import { dirname, join } from 'node:path';
 import { ExitCode, FatalError, describeSystemError } from '../errors.js';
 import { ControlConnections } from './connection-table.js';
@@ -12,7 +12,7 @@ import {
 } from './connection.js';
 import { formatReply, type ControlErrorBody } from './protocol.js';
 import { loadUnixBindAddon, type FileIdentity } from '../listen/unix-native.js';
-import { unsafeDirectory } from '../listen/unix-path.js';
+import { probeSocketPath, removeOwnedSocket, unsafeDirectory } from '../listen/unix-path.js';
 
 export type { ControlHandler, ControlLogger } from './connection.js';
 
@@ -71,7 +71,7 @@ export async function startControlServer(options: ControlServerOptions): Promise
   const close = async (): Promise<void> => {
     table.closeAll();
     await new Promise<void>((resolve) => server.close(() => resolve()));
-    await unlinkIfSame(path, identity);
+    removeOwnedSocket(path, identity);
   };
   return { path, close: () => (closing ??= close()) };
 }
@@ -210,31 +210,11 @@ function listenOn(server: Server, options: { fd: number }): Promise<void> {
   });
 }
 
+/** A stale socket at the path is replaced by the rename; a live one or a non-socket is refused. */
 async function refuseLiveSocket(path: string): Promise<void> {
-  const stats = await lstat(path).catch((error: NodeJS.ErrnoException) => {
-    if (error.code === 'ENOENT') return null;
-    throw error;
-  });
-  if (stats === null) return;
-  if (!stats.isSocket()) throw bindError(path, 'the path exists and is not a socket');
-  const probe = await probeSocket(path);
-  if (probe === 'ECONNREFUSED' || probe === 'ENOENT') return; // stale: the rename replaces it
-  throw bindError(path, probe === 'live' ? describeSystemError({ code: 'EADDRINUSE' }) : probe);
-}
-
-/** 'live' when something accepts on the path, else the connect error's code or description. */
-function probeSocket(path: string): Promise<string> {
-  return new Promise((resolve) => {
-    const socket = connect(path);
-    socket.once('connect', () => {
-      socket.destroy();
-      resolve('live');
-    });
-    socket.once('error', (error: NodeJS.ErrnoException) => {
-      const code = error.code;
-      resolve(code === 'ECONNREFUSED' || code === 'ENOENT' ? code : describeSystemError(error));
-    });
-  });
+  const state = await probeSocketPath(path);
+  if (state === 'not-a-socket') throw bindError(path, 'the path exists and is not a socket');
+  if (state === 'live-socket') throw bindError(path, describeSystemError({ code: 'EADDRINUSE' }));
 }
 
 function listenWithUmask(server: Server, path: string): Promise<void> {
@@ -250,20 +230,6 @@ function listenWithUmask(server: Server, path: string): Promise<void> {
       process.umask(previous);
     }
   });
-}
-
-async function unlinkIfSame(path: string, identity: FileIdentity): Promise<void> {
-  const addon = loadUnixBindAddon();
-  if (addon !== null) {
-    addon.unixRemove(path, identity.dev, identity.ino);
-    return;
-  }
-  try {
-    const stats = await lstat(path);
-    if (stats.dev === identity.dev && stats.ino === identity.ino) await unlink(path);
-  } catch {
-    // gone already, or replaced by a successor that owns it now
-  }
 }
 
 function bindError(path: string, reason: string): FatalError {

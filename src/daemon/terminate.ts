@@ -30,5 +30,3 @@ export async function terminateHandlers(
 export function signalTree(pid: number, signal: NodeJS.Signals): boolean {
   return processTracking().treeOf(pid).signal(signal);
 }
-
-export { signalGroup } from '../spawn/group-tree.js';

@@ -70,7 +70,7 @@ function spawnHandler(
 
 /**
  * Whether spawn returns only once the handler leads its own session. Not waiting is ~20% more
- * connections/s under load (native/launch.c); it is safe because signalGroup (daemon/terminate.ts)
+ * connections/s under load (native/launch.c); it is safe because signalGroup (spawn/group-tree.ts)
  * falls back to kill(pid) on ESRCH: a handler that has not run its setsid yet keeps the signal
  * pending and dies of it before its exec.
  */

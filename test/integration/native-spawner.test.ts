@@ -8,7 +8,7 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { Worker } from 'node:worker_threads';
 import t, { type Test } from 'tap';
-import { signalGroup } from '../../src/daemon/terminate.js';
+import { signalGroup } from '../../src/spawn/group-tree.js';
 
 import {
   isNativeSpawnError,
