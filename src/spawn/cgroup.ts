@@ -138,8 +138,8 @@ export class HandlerCgroups {
 
   /** An empty cgroup back to the free list (or removed when the list is full). */
   release(cgroup: HandlerCgroup): void {
-    if (this.isClosed) return;
-    this.taken.delete(cgroup);
+    // Once `close` has taken the cgroup (shutdown), its fd and directory are close's to end.
+    if (this.isClosed || !this.taken.delete(cgroup)) return;
     closeSync(cgroup.procsFd);
     if (this.free.length < this.maxFree) this.free.push(cgroup.path);
     else tryRmdir(cgroup.path);
