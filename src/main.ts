@@ -2,13 +2,13 @@
 import { readFileSync } from 'node:fs';
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
-import { ExitCode, FatalError } from './errors.js';
+import { ExitCode, FatalError } from './model/errors.js';
 import { logLevels, type LogLevel } from './log/events.js';
 import { logFormats, type LogFormat } from './log/logger.js';
 import { defaultRecordRate } from './log/record-limiter.js';
-import { configDir, control, serviceArg, spawner } from './cli-options.js';
-import { checkServeFlags } from './serve-flags.js';
-import { packagePath } from './package-root.js';
+import { configDir, control, serviceArg, spawner } from './commands/cli-options.js';
+import { checkServeFlags } from './commands/serve-flags.js';
+import { packagePath } from './model/package-root.js';
 
 const version = (
   JSON.parse(readFileSync(packagePath('package.json'), 'utf8')) as { version: string }

@@ -1,4 +1,4 @@
-import type { SettingsProblem } from '../limits/settings.js';
+import type { SettingsProblem } from '../model/problem.js';
 import { compilePrefixList, formatCidr, parseCidr, type Cidr, type PrefixList } from './cidr.js';
 import { parseTimeWindow, type TimeWindow } from './times.js';
 

@@ -1,7 +1,7 @@
 import { sendControlRequest } from '../control/client.js';
 import { resolveControlPath } from '../control/paths.js';
 import type { ControlErrorCode, ControlRequest } from '../control/protocol.js';
-import { ExitCode, FatalError, type ExitCodeValue } from '../errors.js';
+import { ExitCode, FatalError, type ExitCodeValue } from '../model/errors.js';
 
 /** The option every command that talks to the daemon takes. */
 export interface ControlArgs {

@@ -1,12 +1,12 @@
 import { isIP } from 'node:net';
 import { performance } from 'node:perf_hooks';
-import { buildAdmitInput } from '../accept/admission-gate.js';
-import { explainDecision } from '../accept/explain.js';
-import type { Peer } from '../accept/peer.js';
+import { buildAdmitInput } from '../connection/admission-gate.js';
+import { explainDecision } from '../connection/explain.js';
+import type { Peer } from '../model/peer.js';
 import { normaliseAddress } from '../access/ip.js';
 import type { ServiceSpec } from '../config/types.js';
-import { createLoadSampler } from '../daemon/load-average.js';
-import { ExitCode, FatalError } from '../errors.js';
+import { createLoadSampler } from '../connection/load-average.js';
+import { ExitCode, FatalError } from '../model/errors.js';
 import { createConnectionTable } from '../limits/connection-table.js';
 import { createRateState } from '../limits/rate-state.js';
 import { configDirFrom, loadOrFail } from './load-or-fail.js';

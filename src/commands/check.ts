@@ -1,5 +1,5 @@
-import { formatProblem, type ConfigProblem } from '../config/types.js';
-import { ExitCode } from '../errors.js';
+import { formatProblem, type ConfigProblem } from '../model/problem.js';
+import { ExitCode } from '../model/errors.js';
 import { selectSpawner, type SpawnerChoice } from '../spawn/select-spawner.js';
 import { configDirFrom, loadWithNotesOrFail } from './load-or-fail.js';
 

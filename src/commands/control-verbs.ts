@@ -1,7 +1,7 @@
 import { constants } from 'node:os';
 import { maxTimeoutSec } from '../control/protocol.js';
 import type { DrainResult, KillResult, StartResult, StopResult } from '../daemon/lifecycle.js';
-import { ExitCode, FatalError } from '../errors.js';
+import { ExitCode, FatalError } from '../model/errors.js';
 import { askDaemon, noDeadlineMs, type ControlArgs, type Out } from './ask-daemon.js';
 
 export interface ServiceArgs extends ControlArgs {

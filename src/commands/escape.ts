@@ -10,7 +10,7 @@ import {
   type Outcome,
   type TemplateName,
 } from '../config/escape.js';
-import { ExitCode } from '../errors.js';
+import { ExitCode } from '../model/errors.js';
 
 export interface EscapeArgs {
   readonly strings: readonly string[];

@@ -3,9 +3,10 @@ import { defaultConfigDir } from '../config/paths.js';
 import { loadConfig, systemResolveContext } from '../config/load.js';
 import { featureCheckFor } from '../spawn/feature-check.js';
 import { createSystemAccountLookup } from '../spawn/native-accounts.js';
-import type { Spawner } from '../spawn/types.js';
-import { formatProblem, type Config, type ConfigProblem } from '../config/types.js';
-import { ExitCode, FatalError } from '../errors.js';
+import type { Spawner } from '../model/spawn.js';
+import { type Config } from '../config/types.js';
+import { formatProblem, type ConfigProblem } from '../model/problem.js';
+import { ExitCode, FatalError } from '../model/errors.js';
 
 /** The config dir a command uses: the flag, else the default for this user. */
 export function configDirFrom(flag: string | undefined): string {

@@ -1,5 +1,5 @@
 import type { ReloadOutcome } from '../daemon/apply-reload.js';
-import { ExitCode, FatalError } from '../errors.js';
+import { ExitCode, FatalError } from '../model/errors.js';
 import { askDaemon, type ControlArgs, type Out } from './ask-daemon.js';
 
 /** Reading the files, binding, and ending the handlers of removed services (kill grace). */

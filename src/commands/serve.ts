@@ -6,15 +6,15 @@ import { reloadDaemon } from '../daemon/apply-reload.js';
 import { createControlHandler } from '../daemon/control-requests.js';
 import { Daemon } from '../daemon/daemon.js';
 import { handOver, type HandOverOutcome } from '../daemon/handover.js';
-import { notifySystemd } from '../daemon/sd-notify.js';
+import { notifySystemd } from '../handover/sd-notify.js';
 import { installSignalHandlers } from '../daemon/signals.js';
 import {
   openTakeover,
   takeInheritance,
   type Inheritance,
   type Takeover,
-} from '../daemon/takeover.js';
-import { ExitCode, FatalError } from '../errors.js';
+} from '../handover/takeover.js';
+import { ExitCode, FatalError } from '../model/errors.js';
 import type { EventLog, LogEvent, LogFields, LogLevel } from '../log/events.js';
 import { createLogger, type DaemonLog, type LogFormat } from '../log/logger.js';
 import { defaultRecordRate } from '../log/record-limiter.js';

@@ -1,5 +1,5 @@
 import type { DaemonStatus, ServiceStatus } from '../daemon/state.js';
-import { ExitCode } from '../errors.js';
+import { ExitCode } from '../model/errors.js';
 import { askDaemon, type ControlArgs, type Out } from './ask-daemon.js';
 
 export interface StatusArgs extends ControlArgs {

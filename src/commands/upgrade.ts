@@ -1,4 +1,4 @@
-import { ExitCode } from '../errors.js';
+import { ExitCode } from '../model/errors.js';
 import { askDaemon, type ControlArgs, type Out } from './ask-daemon.js';
 
 /** The daemon waits up to 30 s for the new process to be prepared, and 30 s more to be ready. */

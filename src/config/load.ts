@@ -1,6 +1,6 @@
 import { accessSync, constants, statSync } from 'node:fs';
 import { userInfo } from 'node:os';
-import { formatListenAddress, isSameBinding } from '../listen/address.js';
+import { formatListenAddress, isSameBinding } from './listen-address.js';
 import { createGetentLookup, type AccountLookup } from './accounts.js';
 import { assembleUnits, type ConfFile } from './assemble-units.js';
 import type { ProcessFeatureCheck } from './process-setup.js';
@@ -8,7 +8,8 @@ import { parseServiceText } from './parse.js';
 import { byCodePoint, readConfigDir, type ConfigFileText } from './read-dir.js';
 import type { ResolveContext } from './resolve.js';
 import { findSource, makeUserLookup, resolveUnit } from './resolve-unit.js';
-import type { Config, ConfigProblem, Identity, ServiceSpec } from './types.js';
+import type { Config, Identity, ServiceSpec } from './types.js';
+import type { ConfigProblem } from '../model/problem.js';
 
 /**
  * A whole frozen Config, with the notes worth showing (a template with no instance, drop-ins of

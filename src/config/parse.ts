@@ -1,4 +1,4 @@
-import type { ConfigProblem } from './types.js';
+import type { ConfigProblem } from '../model/problem.js';
 
 /**
  * The deepest nesting of arrays and objects a service file may have (the schema needs 4). The

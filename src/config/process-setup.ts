@@ -3,7 +3,7 @@ import {
   type ProcessFeature,
   type ResourceLimit,
   type RlimitName,
-} from '../spawn/types.js';
+} from '../model/spawn.js';
 import type { AccountLookup } from './accounts.js';
 
 /** The process-setup part of a service file, as validated. */

@@ -11,7 +11,7 @@ import {
   type Stats,
 } from 'node:fs';
 import { join } from 'node:path';
-import { FatalError, ExitCode, describeSystemError } from '../errors.js';
+import { FatalError, ExitCode, describeSystemError } from '../model/errors.js';
 
 export interface ConfigFileText {
   /** Path relative to the config dir, e.g. `echo.json` or `echo.json.d/10-port.json`. */

@@ -1,6 +1,8 @@
 import { compileAccessRules } from '../access/rules.js';
-import { checkLimitsSettings, resolveLimits, type SettingsProblem } from '../limits/settings.js';
-import type { ConfigProblem, ListenAddress, ServiceFile, ServiceSpec } from './types.js';
+import { checkLimitsSettings, resolveLimits } from '../limits/settings.js';
+import { type SettingsProblem } from '../model/problem.js';
+import type { ListenAddress, ServiceFile, ServiceSpec } from './types.js';
+import type { ConfigProblem } from '../model/problem.js';
 
 export interface ResolvedPolicy {
   readonly admitPolicy: ServiceSpec['admitPolicy'];

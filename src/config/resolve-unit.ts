@@ -6,7 +6,8 @@ import type { AssembledUnit } from './assemble-units.js';
 import { findProvenance } from './merge.js';
 import { defaultHandlerUser, resolveService, type ResolveContext } from './resolve.js';
 import type { UserLookup } from './specifiers.js';
-import type { ConfigProblem, ServiceSpec } from './types.js';
+import type { ServiceSpec } from './types.js';
+import type { ConfigProblem } from '../model/problem.js';
 import { findNulBytes, validateServiceFile } from './validate.js';
 
 export type UnitResult = { ok: true; spec: ServiceSpec } | { ok: false; problems: ConfigProblem[] };

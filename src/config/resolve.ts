@@ -1,15 +1,9 @@
-import { parseListenAddress } from '../listen/address.js';
+import { parseListenAddress } from './listen-address.js';
 import type { AccountLookup } from './accounts.js';
 import { resolveProcessSetup, type ProcessFeatureCheck } from './process-setup.js';
 import { resolvePolicy } from './resolve-policy.js';
-import type {
-  ConfigProblem,
-  Identity,
-  ListenAddress,
-  RunAs,
-  ServiceFile,
-  ServiceSpec,
-} from './types.js';
+import type { Identity, ListenAddress, RunAs, ServiceFile, ServiceSpec } from './types.js';
+import type { ConfigProblem } from '../model/problem.js';
 
 /** What resolution needs from the world, passed in so this module stays free of I/O. */
 export interface ResolveContext {

@@ -1,6 +1,7 @@
+import type { ConfigProblem } from '../model/problem.js';
 import type { AccessRules, AccessSettings } from '../access/rules.js';
 import type { BucketRate, LimitsSettings, ResolvedLimits } from '../limits/settings.js';
-import type { StderrTarget } from '../spawn/types.js';
+import type { StderrTarget } from '../model/spawn.js';
 import type { ProcessSetup, ProcessSetupFile } from './process-setup.js';
 
 /** A service file as it stands after schema validation with defaults applied. */
@@ -136,15 +137,4 @@ export interface ServiceSpec {
 export interface Config {
   readonly dir: string;
   readonly services: readonly ServiceSpec[];
-}
-
-/** One thing wrong with the configuration: file, JSON pointer, message. */
-export interface ConfigProblem {
-  readonly file: string;
-  readonly pointer: string;
-  readonly message: string;
-}
-
-export function formatProblem(problem: ConfigProblem): string {
-  return `${problem.file}: ${problem.pointer === '' ? '/' : problem.pointer}: ${problem.message}`;
 }

@@ -1,8 +1,9 @@
 import { readFileSync } from 'node:fs';
 import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
-import { packagePath } from '../package-root.js';
+import { packagePath } from '../model/package-root.js';
 import { appendPointer } from './merge.js';
-import type { ConfigProblem, ServiceFile } from './types.js';
+import type { ServiceFile } from './types.js';
+import type { ConfigProblem } from '../model/problem.js';
 
 let compiled: ValidateFunction | undefined;
 

@@ -1,5 +1,5 @@
 import { connect } from 'node:net';
-import { ExitCode, FatalError, describeSystemError } from '../errors.js';
+import { ExitCode, FatalError, describeSystemError } from '../model/errors.js';
 import { parseReply, type ControlReply, type ControlRequest } from './protocol.js';
 
 export interface SendOptions {

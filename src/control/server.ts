@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { chmod, lstat, mkdir, rename } from 'node:fs/promises';
 import { createServer, type Server, type Socket } from 'node:net';
 import { dirname, join } from 'node:path';
-import { ExitCode, FatalError, describeSystemError } from '../errors.js';
+import { ExitCode, FatalError, describeSystemError } from '../model/errors.js';
 import { ControlConnections } from './connection-table.js';
 import {
   endGently,

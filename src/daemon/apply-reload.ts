@@ -1,8 +1,9 @@
 import { loadConfig, systemResolveContext } from '../config/load.js';
 import { featureCheckFor } from '../spawn/feature-check.js';
 import { createSystemAccountLookup } from '../spawn/native-accounts.js';
-import { formatProblem, type Config, type ListenAddress } from '../config/types.js';
-import { formatListenAddress } from '../listen/address.js';
+import { type Config, type ListenAddress } from '../config/types.js';
+import { formatProblem } from '../model/problem.js';
+import { formatListenAddress } from '../config/listen-address.js';
 import type { BoundListener } from '../listen/listener.js';
 import type { Daemon } from './daemon.js';
 import { planReload, type CurrentListener, type ReloadPlan } from './reload-plan.js';

@@ -1,15 +1,15 @@
-import type { PeerCredentials } from '../accept/peer.js';
+import type { PeerCredentials } from '../model/peer.js';
 import type { Config, ServiceSpec } from '../config/types.js';
 import { ControlError } from '../control/protocol.js';
-import { formatListenAddress } from '../listen/address.js';
+import { formatListenAddress } from '../config/listen-address.js';
 import type { EventLog } from '../log/events.js';
-import type { Spawner } from '../spawn/types.js';
-import type { CarriedService } from './handover-channel.js';
-import { assignInheritedFds, type InheritedFd } from './inherited-fds.js';
+import type { Spawner } from '../model/spawn.js';
+import type { CarriedService } from '../handover/handover-channel.js';
+import { assignInheritedFds, type InheritedFd } from '../handover/inherited-fds.js';
 import { dropInheritedFd, restoreCarried, serveInheritedFds } from './inherit.js';
 import type { AcceptAddon } from '../listen/native-accept.js';
 import { ServiceRunner } from './service-runner.js';
-import { createSharedLimits, type SharedLimits } from './shared-limits.js';
+import { createSharedLimits, type SharedLimits } from '../connection/shared-limits.js';
 import { describeService, type DaemonStatus, type ServiceState } from './state.js';
 
 export interface DaemonOptions {

@@ -1,14 +1,10 @@
 import type { Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
-import { toAccessPeer } from '../accept/admission-gate.js';
-import type { Peer } from '../accept/peer.js';
-import { sourceKeyOf } from '../limits/source-key.js';
-import { AcceptedFd, handleFd } from '../listen/incoming.js';
-import type { EventLog } from '../log/events.js';
+import { handleFd } from '../listen/incoming.js';
 import { loadPeerAddon } from '../listen/peer-state.js';
 import type { Daemon } from './daemon.js';
-import type { CarriedWaiter } from './handover-channel.js';
-import type { QueuedConnection } from './handler-queue.js';
+import type { CarriedWaiter } from '../handover/handover-channel.js';
+import type { QueuedConnection } from '../connection/handler-queue.js';
 import type { ServiceRunner } from './service-runner.js';
 
 /** A queued connection taken out of its service's queue for a hand-over, still open. */
@@ -79,37 +75,4 @@ export function closeTaken(taken: readonly Taken[]): void {
 export function dropTaken(taken: readonly Taken[]): void {
   giveBack(taken, false);
   for (const runner of new Set(taken.map((t) => t.runner))) runner.closeQueue();
-}
-
-/** A connection passed from the previous process's queue (a hand-over), its fd received. */
-export interface PassedWaiter {
-  readonly fd: number;
-  readonly conn: string;
-  readonly peer: Peer;
-  /** How long it had waited there (ms), counted against `queueTimeoutSec`. */
-  readonly waitedMs: number;
-  /** Its place in the daemon-wide FIFO (before every connection queued here). */
-  readonly arrival: number;
-}
-
-/**
- * A connection that waited in the previous process's queue, as a waiter of this one's: its
- * `waitedMs` counts against `queueTimeoutSec` (`now` is the monotonic clock), `arrival` keeps
- * its place in the FIFO.
- */
-export function toQueuedConnection(
-  carried: PassedWaiter,
-  context: { readonly log: EventLog; readonly perSourcePrefix6: number; readonly now: number },
-): QueuedConnection {
-  const { fd, conn, peer } = carried;
-  const accepted = {
-    incoming: new AcceptedFd(fd, {}),
-    fd,
-    peer,
-    conn,
-    log: context.log.child({ conn }),
-  };
-  const sourceKey = sourceKeyOf(toAccessPeer(peer), context.perSourcePrefix6);
-  const enqueuedAt = context.now - Math.max(0, carried.waitedMs);
-  return { accepted, sourceKey, enqueuedAt, arrival: carried.arrival };
 }

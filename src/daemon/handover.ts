@@ -2,7 +2,7 @@ import { spawn, type ChildProcess, type StdioOptions } from 'node:child_process'
 import { rename, unlink } from 'node:fs/promises';
 import type { Socket } from 'node:net';
 import type { ListenAddress } from '../config/types.js';
-import { formatListenAddress } from '../listen/address.js';
+import { formatListenAddress } from '../config/listen-address.js';
 import type { Daemon } from './daemon.js';
 import type { ServiceRunner } from './service-runner.js';
 import { loadPeerAddon } from '../listen/peer-state.js';
@@ -12,7 +12,7 @@ import {
   handoverQueueFdVariable,
   type CarriedService,
   type CarriedWaiter,
-} from './handover-channel.js';
+} from '../handover/handover-channel.js';
 import {
   closeTaken,
   describeTaken,
@@ -22,9 +22,9 @@ import {
   takeQueues,
   type Taken,
 } from './handover-queue.js';
-import { formatFdName, listenFdsStart } from './inherited-fds.js';
-import { readStartTicks } from './inherited-handlers.js';
-import { notifySystemd } from './sd-notify.js';
+import { formatFdName, listenFdsStart } from '../handover/inherited-fds.js';
+import { readStartTicks } from '../handover/inherited-handlers.js';
+import { notifySystemd } from '../handover/sd-notify.js';
 
 export interface HandOverOptions {
   /** The control socket: moved aside while the new process binds its own, back on a failure. */

@@ -1,9 +1,9 @@
 import { closeSync } from 'node:fs';
-import type { RunningHandler } from '../accept/accept-connection.js';
+import type { RunningHandler } from '../connection/accept-connection.js';
 import type { EventLog } from '../log/events.js';
-import type { CarriedService } from './handover-channel.js';
-import { watchCarriedHandlers } from './inherited-handlers.js';
-import type { PassedWaiter } from './handover-queue.js';
+import type { CarriedService } from '../handover/handover-channel.js';
+import { watchCarriedHandlers } from '../handover/inherited-handlers.js';
+import type { PassedWaiter } from '../connection/carried-waiter.js';
 import type { ServiceRunner } from './service-runner.js';
 
 /** How often handlers inherited from a previous process are looked for in /proc. */

@@ -1,8 +1,8 @@
-import type { RunningHandler } from '../accept/accept-connection.js';
+import type { RunningHandler } from '../connection/accept-connection.js';
 import { ControlError } from '../control/protocol.js';
 import type { Daemon } from './daemon.js';
 import type { ServiceState } from './state.js';
-import { signalTree, terminateHandlers } from './terminate.js';
+import { signalTree, terminateHandlers } from '../connection/terminate.js';
 
 export type StopResult = {
   readonly service: string;

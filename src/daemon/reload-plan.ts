@@ -1,5 +1,5 @@
 import type { ListenAddress, ServiceSpec, SocketSpec } from '../config/types.js';
-import { formatListenAddress, isSameBinding } from '../listen/address.js';
+import { formatListenAddress, isSameBinding } from '../config/listen-address.js';
 
 /** A listener bound now: its service, its position in that service's list, what it was bound as. */
 export interface CurrentListener {

@@ -1,6 +1,6 @@
 import { performance } from 'node:perf_hooks';
-import type { RunningHandler } from '../accept/accept-connection.js';
-import type { PeerCredentials } from '../accept/peer.js';
+import type { RunningHandler } from '../connection/accept-connection.js';
+import type { PeerCredentials } from '../model/peer.js';
 import type { ListenAddress, ServiceSpec } from '../config/types.js';
 import type { EventLog } from '../log/events.js';
 import {
@@ -11,14 +11,14 @@ import {
   type CloseOptions,
 } from '../listen/listener.js';
 import type { AcceptAddon, ListenerEvents } from '../listen/native-accept.js';
-import { formatListenAddress } from '../listen/address.js';
-import type { Spawner } from '../spawn/types.js';
+import { formatListenAddress } from '../config/listen-address.js';
+import type { Spawner } from '../model/spawn.js';
 import type { RefuseReason } from '../limits/reasons.js';
-import type { QueuedConnection } from './handler-queue.js';
-import type { PassedWaiter } from './handover-queue.js';
-import { ServiceAdmission } from './service-admission.js';
-import { createSharedLimits, type SharedLimits } from './shared-limits.js';
-import { terminateHandlers } from './terminate.js';
+import type { QueuedConnection } from '../connection/handler-queue.js';
+import type { PassedWaiter } from '../connection/carried-waiter.js';
+import { ServiceAdmission } from '../connection/service-admission.js';
+import { createSharedLimits, type SharedLimits } from '../connection/shared-limits.js';
+import { terminateHandlers } from '../connection/terminate.js';
 
 export interface RunnerDeps {
   readonly spawner: Spawner;

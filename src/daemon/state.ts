@@ -1,4 +1,4 @@
-import { formatPeer, type Peer } from '../accept/peer.js';
+import { formatPeer, type Peer } from '../model/peer.js';
 
 /**
  * A service's lifecycle state: `running` (listening and serving), `quiesced` (listening and

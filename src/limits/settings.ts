@@ -1,11 +1,5 @@
 import schema from '../../schema/limits.schema.json' with { type: 'json' };
-
-/** A config problem inside one service: JSON pointer from the service file's root. */
-export interface SettingsProblem {
-  readonly pointer: string;
-  readonly message: string;
-  readonly severity: 'error' | 'warning';
-}
+import type { SettingsProblem } from '../model/problem.js';
 
 /** `limits.rate` and `limits.perSourceRate`. */
 export interface BucketRate {

@@ -6,8 +6,8 @@ import { chmodSync, lchownSync, renameSync, unlinkSync } from 'node:fs';
 import type { Server } from 'node:net';
 import { dirname, join } from 'node:path';
 import type { ListenAddress, SocketSpec } from '../config/types.js';
-import { ExitCode, FatalError, describeSystemError } from '../errors.js';
-import { formatListenAddress } from './address.js';
+import { ExitCode, FatalError, describeSystemError } from '../model/errors.js';
+import { formatListenAddress } from '../config/listen-address.js';
 import { loadUnixBindAddon, type FileIdentity } from './unix-native.js';
 import { identityOf, probeSocketPath, unsafeDirectory } from './unix-path.js';
 

@@ -1,7 +1,7 @@
 import { createServer, type Server } from 'node:net';
 import type { ListenAddress, SocketSpec } from '../config/types.js';
-import { ExitCode, FatalError, describeSystemError } from '../errors.js';
-import { formatListenAddress } from './address.js';
+import { ExitCode, FatalError, describeSystemError } from '../model/errors.js';
+import { formatListenAddress } from '../config/listen-address.js';
 import { AcceptedSocket, handleFd, type LocalEnd } from './incoming.js';
 import {
   acceptNatively,

@@ -15,7 +15,7 @@ import { GroupTree } from './group-tree.js';
 import { endTree, waitFor } from './kill-escalator.js';
 import { isRunning } from './proc-scan.js';
 import { trackedSpawner, type ProcessTracking } from './process-tracking.js';
-import type { SpawnedHandler } from './types.js';
+import type { SpawnedHandler } from '../model/spawn.js';
 
 /**
  * A handler in a cgroup of its own: every process it starts stays there, whatever its group or

@@ -1,4 +1,4 @@
-import type { Peer } from '../accept/peer.js';
+import type { Peer } from '../model/peer.js';
 import type { ServiceSpec } from '../config/types.js';
 
 export interface HandlerEnvInput {

@@ -1,5 +1,5 @@
 import type { ProcessFeatureCheck } from '../config/process-setup.js';
-import type { Spawner } from './types.js';
+import type { Spawner } from '../model/spawn.js';
 
 /**
  * The config check for a spawner: every process-setup feature it cannot honour becomes a

@@ -3,7 +3,7 @@ import { createRequire } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-import type { RlimitName } from './types.js';
+import type { RlimitName } from '../model/spawn.js';
 
 /** The options of the addon's spawn(); null fields are left as the daemon's. */
 export interface NativeSpawnOptions {

@@ -17,7 +17,7 @@ import type {
   SpawnPlacement,
   SpawnPlan,
   Spawner,
-} from './types.js';
+} from '../model/spawn.js';
 
 /**
  * The spawner on the native addon: honours every feature of a plan. The handler's pid is known

@@ -1,5 +1,5 @@
 import type { ServiceSpec } from '../config/types.js';
-import type { SpawnPlan } from './types.js';
+import type { SpawnPlan } from '../model/spawn.js';
 
 /** How to start the service's handler with this environment (pure). */
 export function buildSpawnPlan(service: ServiceSpec, env: readonly string[]): SpawnPlan {

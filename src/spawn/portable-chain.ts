@@ -1,4 +1,4 @@
-import type { ProcessFeature, SpawnPlan } from './types.js';
+import type { ProcessFeature, SpawnPlan } from '../model/spawn.js';
 
 /** Paths of the util-linux and coreutils programs the portable spawner chainloads. */
 export interface ChainTools {

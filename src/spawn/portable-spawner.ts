@@ -6,7 +6,7 @@ import {
   unsupportedByChain,
   type ChainTools,
 } from './portable-chain.js';
-import type { HandlerOutcome, SpawnPlan, Spawner, SpawnedHandler } from './types.js';
+import type { HandlerOutcome, SpawnPlan, Spawner, SpawnedHandler } from '../model/spawn.js';
 
 /**
  * The spawner on Node's child_process: forks the whole Node process per handler (slow). With a

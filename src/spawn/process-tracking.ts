@@ -1,7 +1,7 @@
 import type { EventLog } from '../log/events.js';
 import { GroupTree } from './group-tree.js';
 import type { HandlerTree } from './kill-escalator.js';
-import type { SpawnedHandler, SpawnPlan, Spawner } from './types.js';
+import type { SpawnedHandler, SpawnPlan, Spawner } from '../model/spawn.js';
 
 /** How the daemon finds what a handler started: cgroup, else subreaper, else process group. */
 export type TrackingMechanism = 'cgroup' | 'subreaper' | 'process-group';

@@ -1,9 +1,9 @@
-import type { PeerCredentials } from '../accept/peer.js';
-import { ExitCode, FatalError } from '../errors.js';
+import type { PeerCredentials } from '../model/peer.js';
+import { ExitCode, FatalError } from '../model/errors.js';
 import { probeNativeAddon, type NativeAddon } from './native-addon.js';
 import { createNativeSpawner } from './native-spawner.js';
 import { portableSpawner } from './portable-spawner.js';
-import type { Spawner } from './types.js';
+import type { Spawner } from '../model/spawn.js';
 
 export type SpawnerChoice = 'auto' | 'native' | 'portable';
 export const spawnerChoices: readonly SpawnerChoice[] = ['auto', 'native', 'portable'];

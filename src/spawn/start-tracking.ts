@@ -1,4 +1,4 @@
-import { ExitCode, FatalError } from '../errors.js';
+import { ExitCode, FatalError } from '../model/errors.js';
 import type { EventLog } from '../log/events.js';
 import { trackWithCgroups } from './cgroup-tracking.js';
 import type { NativeAddon } from './native-addon.js';

@@ -3,7 +3,7 @@ import { once } from 'node:events';
 import { closeSync, existsSync, readlinkSync, writeSync } from 'node:fs';
 import { connect, createServer, type Socket } from 'node:net';
 import t, { type Test } from 'tap';
-import { ExitCode, FatalError } from '../../src/errors.js';
+import { ExitCode, FatalError } from '../../src/model/errors.js';
 import { handleFd } from '../../src/listen/incoming.js';
 import { bindListener } from '../../src/listen/listener.js';
 import { loadNativeAddon } from '../../src/spawn/native-addon.js';

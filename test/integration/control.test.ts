@@ -19,7 +19,7 @@ import {
   type ControlServer,
   type ControlServerOptions,
 } from '../../src/control/server.js';
-import { FatalError } from '../../src/errors.js';
+import { FatalError } from '../../src/model/errors.js';
 
 /** How long a wait may take before the test fails: generous, for a loaded machine. */
 const deadlineMs = 30000;

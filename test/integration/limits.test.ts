@@ -5,7 +5,7 @@ import { connect, type Socket } from 'node:net';
 import { join } from 'node:path';
 import t from 'tap';
 import { loadConfig } from '../../src/config/load.js';
-import { createSharedLimits } from '../../src/daemon/shared-limits.js';
+import { createSharedLimits } from '../../src/connection/shared-limits.js';
 import { ServiceRunner } from '../../src/daemon/service-runner.js';
 import type { EventLog, LogFields } from '../../src/log/events.js';
 import { loadNativeAddon } from '../../src/spawn/native-addon.js';

@@ -18,7 +18,7 @@ import {
   type NativeExitCallback,
 } from '../../src/spawn/native-addon.js';
 import { buildNativeOptions, createNativeSpawner } from '../../src/spawn/native-spawner.js';
-import type { HandlerOutcome, SpawnedHandler, SpawnPlan } from '../../src/spawn/types.js';
+import type { HandlerOutcome, SpawnedHandler, SpawnPlan } from '../../src/model/spawn.js';
 
 const addon = loadNativeAddon();
 const isRoot = process.getuid?.() === 0;

@@ -3,8 +3,8 @@ import { parsePeerArgument } from '../../src/commands/check-peer.js';
 import { resolvePolicy } from '../../src/config/resolve-policy.js';
 import type { ListenAddress, ServiceFile } from '../../src/config/types.js';
 import { loadServiceSchema, validateServiceFile } from '../../src/config/validate.js';
-import { createLoadSampler, parseLoadAverage1 } from '../../src/daemon/load-average.js';
-import { createSharedLimits, type QueueSource } from '../../src/daemon/shared-limits.js';
+import { createLoadSampler, parseLoadAverage1 } from '../../src/connection/load-average.js';
+import { createSharedLimits, type QueueSource } from '../../src/connection/shared-limits.js';
 
 t.test('the service schema has limits and access, defaults filled in', (t) => {
   const schema = loadServiceSchema() as { $id?: string; properties: Record<string, unknown> };

@@ -8,8 +8,8 @@ import {
   traceAdmission,
   type AdmitDecision,
   type AdmitInput,
-} from '../../src/accept/admit.js';
-import { explainDecision } from '../../src/accept/explain.js';
+} from '../../src/connection/admit.js';
+import { explainDecision } from '../../src/connection/explain.js';
 import type { Peer } from '../../src/access/peer.js';
 import type { AccessSettings } from '../../src/access/rules.js';
 import { createConnectionTable, type ConnectionTable } from '../../src/limits/connection-table.js';

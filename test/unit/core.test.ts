@@ -3,7 +3,8 @@ import t from 'tap';
 import { createGetentLookup } from '../../src/config/accounts.js';
 import { createSystemAccountLookup } from '../../src/spawn/native-accounts.js';
 import { loadNativeAddon } from '../../src/spawn/native-addon.js';
-import { connectionId, describePeer } from '../../src/accept/peer.js';
+import { describePeer } from '../../src/connection/describe-peer.js';
+import { connectionId } from '../../src/model/peer.js';
 import { normaliseAddress } from '../../src/access/ip.js';
 import { defaultConfigDir } from '../../src/config/paths.js';
 import { serviceFileKeys } from '../../src/config/types.js';
@@ -12,7 +13,7 @@ import {
   formatListenAddress,
   isSameBinding,
   parseListenAddress,
-} from '../../src/listen/address.js';
+} from '../../src/config/listen-address.js';
 import { cleanText } from '../../src/log/clean.js';
 import { readStderr } from '../../src/log/line-splitter.js';
 

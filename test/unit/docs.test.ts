@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import t from 'tap';
 import { loadLimitsSchema, loadServiceSchema } from '../../src/config/validate.js';
 import { handledSignals } from '../../src/daemon/signals.js';
-import { ExitCode } from '../../src/errors.js';
+import { ExitCode } from '../../src/model/errors.js';
 import { logEvents } from '../../src/log/events.js';
 import { buildHandlerEnv } from '../../src/spawn/env.js';
 import { cleanEnv, cli, root } from '../helpers/daemon.js';

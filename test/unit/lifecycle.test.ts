@@ -2,11 +2,15 @@ import t from 'tap';
 import { formatAge, formatStatus } from '../../src/commands/status.js';
 import { parseKillTarget, parseSignal } from '../../src/commands/control-verbs.js';
 import type { ListenAddress, ServiceSpec, SocketSpec } from '../../src/config/types.js';
-import { assignInheritedFds, formatFdName, readListenFds } from '../../src/daemon/inherited-fds.js';
-import { parseProcStat } from '../../src/daemon/inherited-handlers.js';
+import {
+  assignInheritedFds,
+  formatFdName,
+  readListenFds,
+} from '../../src/handover/inherited-fds.js';
+import { parseProcStat } from '../../src/handover/inherited-handlers.js';
 import { planReload, type CurrentListener } from '../../src/daemon/reload-plan.js';
 import { describeService } from '../../src/daemon/state.js';
-import { parseListenAddress } from '../../src/listen/address.js';
+import { parseListenAddress } from '../../src/config/listen-address.js';
 
 const socket: SocketSpec = {
   mode: 0o666,

@@ -1,7 +1,3 @@
-import { normaliseAddress } from '../access/ip.js';
-import type { ListenAddress } from '../config/types.js';
-import type { SocketEnds } from '../listen/incoming.js';
-
 /** Who is on the other end of an accepted connection, addresses already normalised. */
 export type Peer =
   | {
@@ -24,30 +20,6 @@ export interface PeerCredentials {
   readonly pid: number;
   readonly uid: number;
   readonly gid: number;
-}
-
-/** Describes the peer of a socket accepted on `listener` (pure over the socket's fields). */
-export function describePeer(
-  ends: SocketEnds,
-  listener: ListenAddress,
-  credentials: PeerCredentials | null,
-): Peer {
-  if (listener.kind === 'unix') {
-    return {
-      kind: 'unix',
-      localPath: listener.abstract ? `@${listener.path}` : listener.path,
-      pid: credentials?.pid ?? null,
-      uid: credentials?.uid ?? null,
-      gid: credentials?.gid ?? null,
-    };
-  }
-  return {
-    kind: 'tcp',
-    localAddress: normaliseAddress(ends.localAddress ?? ''),
-    localPort: ends.localPort ?? 0,
-    remoteAddress: normaliseAddress(ends.remoteAddress ?? ''),
-    remotePort: ends.remotePort ?? 0,
-  };
 }
 
 /** The peer as one log field: `1.2.3.4:5678`, `[::1]:5678`, `uid 1000 pid 42`. */

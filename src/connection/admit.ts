@@ -25,8 +25,8 @@ import {
   resolveLimits,
   type LimitsSettings,
   type ResolvedLimits,
-  type SettingsProblem,
 } from '../limits/settings.js';
+import { type SettingsProblem } from '../model/problem.js';
 import { sourceKeyOf } from '../limits/source-key.js';
 import { findSourceBucket } from '../limits/source-buckets.js';
 import type { TokenBucket } from '../limits/token-bucket.js';

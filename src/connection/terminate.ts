@@ -1,6 +1,6 @@
 import { endTree, type Ending } from '../spawn/kill-escalator.js';
 import { processTracking } from '../spawn/process-tracking.js';
-import type { HandlerOutcome } from '../spawn/types.js';
+import type { HandlerOutcome } from '../model/spawn.js';
 
 export interface Killable {
   readonly pid: number;

@@ -1,5 +1,5 @@
 import { isIPv4, isIPv6 } from 'node:net';
-import type { ListenAddress } from '../config/types.js';
+import type { ListenAddress } from './types.js';
 
 export type ParsedAddress = { ok: true; address: ListenAddress } | { ok: false; message: string };
 

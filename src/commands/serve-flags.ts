@@ -1,4 +1,4 @@
-import { ExitCode, FatalError } from './errors.js';
+import { ExitCode, FatalError } from '../model/errors.js';
 
 /** The numeric flags of `serve`, as yargs parsed them (NaN for a word that is not a number). */
 export interface ServeFlags {

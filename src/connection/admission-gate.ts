@@ -11,7 +11,7 @@ import {
   type AdmitInput,
   type AdmitPolicy,
 } from './admit.js';
-import type { Peer } from './peer.js';
+import type { Peer } from '../model/peer.js';
 
 /** How often the per-source buckets that are full again are dropped (ms). */
 export const ratePruneMs = 60_000;

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
-import type { RunningHandler } from '../accept/accept-connection.js';
-import type { Peer } from '../accept/peer.js';
-import type { HandlerOutcome } from '../spawn/types.js';
+import type { RunningHandler } from '../connection/accept-connection.js';
+import type { Peer } from '../model/peer.js';
+import type { HandlerOutcome } from '../model/spawn.js';
 
 /** A running handler as a hand-over carries it to the next process. */
 export type CarriedHandler = {

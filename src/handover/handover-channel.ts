@@ -1,5 +1,5 @@
 import type { Socket } from 'node:net';
-import type { Peer } from '../accept/peer.js';
+import type { Peer } from '../model/peer.js';
 import type { CarriedHandler } from './inherited-handlers.js';
 
 /** The environment variable that gives the new process the fd of its channel to the old one. */

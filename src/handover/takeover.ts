@@ -1,6 +1,6 @@
 import { closeSync } from 'node:fs';
 import { Socket } from 'node:net';
-import { ExitCode, FatalError } from '../errors.js';
+import { ExitCode, FatalError } from '../model/errors.js';
 import { loadPeerAddon } from '../listen/peer-state.js';
 import {
   HandoverChannel,

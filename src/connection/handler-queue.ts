@@ -1,4 +1,4 @@
-import type { AcceptedConnection } from '../accept/accept-connection.js';
+import type { AcceptedConnection } from './accept-connection.js';
 import type { SlotsInput } from '../limits/checks.js';
 import {
   findStartableWaiter,

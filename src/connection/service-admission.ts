@@ -3,11 +3,11 @@ import {
   startHandler,
   type AcceptedConnection,
   type RunningHandler,
-} from '../accept/accept-connection.js';
-import { createAdmissionGate, toAccessPeer, type AdmissionGate } from '../accept/admission-gate.js';
-import type { AdmitDecision } from '../accept/admit.js';
-import { formatPeer, type PeerCredentials } from '../accept/peer.js';
-import { refuseConnection } from '../accept/refuse-connection.js';
+} from './accept-connection.js';
+import { createAdmissionGate, toAccessPeer, type AdmissionGate } from './admission-gate.js';
+import type { AdmitDecision } from './admit.js';
+import { formatPeer, type PeerCredentials } from '../model/peer.js';
+import { refuseConnection } from './refuse-connection.js';
 import type { ListenAddress, ServiceSpec } from '../config/types.js';
 import type { SlotsInput } from '../limits/checks.js';
 import { describeQueueGone, describeQueueTimeout } from '../limits/queue.js';
@@ -15,9 +15,9 @@ import { createRefuseCounters, type RefuseReason } from '../limits/reasons.js';
 import { sourceKeyOf } from '../limits/source-key.js';
 import type { IncomingConnection } from '../listen/incoming.js';
 import type { EventLog } from '../log/events.js';
-import type { Spawner } from '../spawn/types.js';
+import type { Spawner } from '../model/spawn.js';
 import { HandlerQueue, type QueuedConnection } from './handler-queue.js';
-import { toQueuedConnection, type PassedWaiter } from './handover-queue.js';
+import { toQueuedConnection, type PassedWaiter } from './carried-waiter.js';
 import { PeerCounts } from './peer-counts.js';
 import { armRuntimeTimer } from './runtime-timer.js';
 import type { QueueSource, SharedLimits } from './shared-limits.js';

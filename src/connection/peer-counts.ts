@@ -1,4 +1,4 @@
-import type { Peer } from '../accept/peer.js';
+import type { Peer } from '../model/peer.js';
 
 /**
  * Running handlers of one service per peer, as `TCPCONNNUM`/`IPCCONNNUM` count them: a TCP

@@ -5,8 +5,9 @@ import type { EventLog } from '../log/events.js';
 import { readStderr, type StderrLines } from '../log/line-splitter.js';
 import { buildHandlerEnv } from '../spawn/env.js';
 import { buildSpawnPlan } from '../spawn/plan.js';
-import type { HandlerOutcome, Spawner } from '../spawn/types.js';
-import { connectionId, describePeer, formatPeer, type Peer, type PeerCredentials } from './peer.js';
+import type { HandlerOutcome, Spawner } from '../model/spawn.js';
+import { describePeer } from './describe-peer.js';
+import { connectionId, formatPeer, type Peer, type PeerCredentials } from '../model/peer.js';
 
 /** How a handler was ended by the daemon; set by whoever signals it, read by the `end` record. */
 export interface HandlerEnding {

@@ -1,6 +1,6 @@
 import type { RefuseReason } from '../limits/reasons.js';
 import type { AcceptedConnection } from './accept-connection.js';
-import { formatPeer } from './peer.js';
+import { formatPeer } from '../model/peer.js';
 
 export interface Refusal {
   readonly reason: RefuseReason;
