@@ -1,31 +1,34 @@
+import type { Peer } from '../model/peer.js';
 import { decideAddress, describeAddressVerdict, type AddressVerdict } from './address-rule.js';
-import { normaliseAddress } from './ip.js';
 import {
   decideCredentials,
   describeCredentialVerdict,
   type CredentialVerdict,
-  type Peer,
-} from './peer.js';
+} from './credential-rule.js';
+import { normaliseAddress } from './ip.js';
 import type { AccessRules } from './rules.js';
 import { decideTime, describeTimeVerdict, type TimeVerdict } from './times.js';
 
+/** One access step: which check ran, whether it let the peer in, and the verdict behind it. */
+interface Checked<Name extends string, Verdict> {
+  readonly check: Name;
+  readonly isAllowed: boolean;
+  readonly verdict: Verdict;
+}
+
 /** An access step of the admission path: who (address or Unix credentials), then when. */
 export type AccessCheck =
-  | { readonly check: 'address'; readonly isAllowed: boolean; readonly verdict: AddressVerdict }
-  | {
-      readonly check: 'credentials';
-      readonly isAllowed: boolean;
-      readonly verdict: CredentialVerdict;
-    }
-  | { readonly check: 'time'; readonly isAllowed: boolean; readonly verdict: TimeVerdict };
+  | Checked<'address', AddressVerdict>
+  | Checked<'credentials', CredentialVerdict>
+  | Checked<'time', TimeVerdict>;
 
 /** `access.allow`/`access.deny` for a TCP peer, `access.uids`/`access.gids` for a Unix peer. */
 export function checkPeerAccess(access: AccessRules, peer: Peer): AccessCheck {
-  if (peer.family === 'unix') {
-    const verdict = decideCredentials(access, peer.uid, peer.gid);
+  if (peer.kind === 'unix') {
+    const verdict = decideCredentials(access, peer);
     return { check: 'credentials', isAllowed: verdict.isAllowed, verdict };
   }
-  const verdict = decideAddress(access, normaliseAddress(peer.address));
+  const verdict = decideAddress(access, normaliseAddress(peer.remoteAddress));
   return { check: 'address', isAllowed: verdict.isAllowed, verdict };
 }
 
@@ -41,8 +44,8 @@ export function describeAccessCheck(check: AccessCheck, access: AccessRules, pee
     case 'address':
       return `access: ${describeAddressVerdict(check.verdict)}`;
     case 'credentials': {
-      const { uid, gid } = peer.family === 'unix' ? peer : { uid: null, gid: null };
-      return `access: ${describeCredentialVerdict(check.verdict, uid, gid, access)}`;
+      const ids = peer.kind === 'unix' ? peer : { uid: null, gid: null };
+      return `access: ${describeCredentialVerdict(check.verdict, ids, access)}`;
     }
     case 'time':
       return `access.times: ${describeTimeVerdict(check.verdict, access.times)}`;

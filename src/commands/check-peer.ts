@@ -1,6 +1,6 @@
 import { isIP } from 'node:net';
 import { performance } from 'node:perf_hooks';
-import { buildAdmitInput } from '../connection/admission-gate.js';
+import { createAdmissionGate } from '../connection/admission-gate.js';
 import { explainDecision } from '../connection/explain.js';
 import type { Peer } from '../model/peer.js';
 import { normaliseAddress } from '../access/ip.js';
@@ -8,7 +8,6 @@ import type { ServiceSpec } from '../config/types.js';
 import { createLoadSampler } from '../connection/load-average.js';
 import { ExitCode, FatalError } from '../model/errors.js';
 import { createConnectionTable } from '../limits/connection-table.js';
-import { createRateState } from '../limits/rate-state.js';
 import { configDirFrom, loadOrFail } from './load-or-fail.js';
 
 export interface CheckPeerArgs {
@@ -39,26 +38,21 @@ export function runCheckPeer(args: CheckPeerArgs, out: (text: string) => void): 
     throw new FatalError(`${what} in ${dir} (services: ${names || 'none'})`, ExitCode.permanent);
   }
   const clock = (): number => performance.now();
-  const input = buildAdmitInput(
-    {
-      service: spec.name,
-      policy: () => spec.admitPolicy,
-      connections: createConnectionTable(),
-      globalMax: null,
-      loadAverage1: createLoadSampler({ clock }),
-      clock,
-      wallNow: Date.now,
-      queueLength: () => 0,
-    },
-    createRateState(),
-    peer,
-    clock(),
-  );
+  const gate = createAdmissionGate({
+    service: spec.name,
+    policy: () => spec.admitPolicy,
+    connections: createConnectionTable(),
+    globalMax: null,
+    loadAverage1: createLoadSampler({ clock }),
+    clock,
+    wallNow: Date.now,
+    queueLength: () => 0,
+  });
   const lines = [
     `service: ${spec.name} (${spec.file})${spec.disabled ? ', disabled' : ''}`,
     ...describeReach(spec, peer),
     'assumed: no handler running, nothing queued, every rate bucket full',
-    ...explainDecision(input),
+    ...explainDecision(gate.inputFor(peer)),
   ];
   out(lines.map((line) => `${line}\n`).join(''));
   return ExitCode.ok;

@@ -1,11 +1,27 @@
-import { compileAccessRules } from '../access/rules.js';
-import { checkLimitsSettings, resolveLimits } from '../limits/settings.js';
-import { type SettingsProblem } from '../model/problem.js';
-import type { ListenAddress, ServiceFile, ServiceSpec } from './types.js';
-import type { ConfigProblem } from '../model/problem.js';
+import { compileAccessRules, type AccessRules, type AccessSettings } from '../access/rules.js';
+import {
+  checkLimitsSettings,
+  resolveLimits,
+  type LimitsSettings,
+  type ResolvedLimits,
+} from '../limits/settings.js';
+import type { ConfigProblem, SettingsProblem } from '../model/problem.js';
+import type { ListenAddress } from './types.js';
+
+/** A service's `limits` and `access`, compiled once per configuration: what admission decides on. */
+export interface AdmitPolicy {
+  readonly limits: ResolvedLimits;
+  readonly access: AccessRules;
+}
+
+/** The keys of a service file the policy is compiled from. */
+export interface PolicySettings {
+  readonly limits?: LimitsSettings;
+  readonly access?: AccessSettings;
+}
 
 export interface ResolvedPolicy {
-  readonly admitPolicy: ServiceSpec['admitPolicy'];
+  readonly admitPolicy: AdmitPolicy;
   /** Errors: the service is invalid. */
   readonly problems: ConfigProblem[];
   /** Valid but without effect (or surprising): shown by check and logged by serve. */
@@ -13,13 +29,13 @@ export interface ResolvedPolicy {
 }
 
 /**
- * Compiles `limits` and `access` of a schema-valid service file, as `compileAdmitPolicy` does
- * (the same three functions; that one lives in accept/, which config/ does not import), and adds
- * what only the listeners tell: access lists for a kind of peer the service never sees.
+ * The one admission-policy compiler (the daemon's, `check`'s and the tests'): compiles `limits`
+ * and `access` of a schema-valid service file, and adds what only the listeners tell: access
+ * lists for a kind of peer the service never sees.
  */
 export function resolvePolicy(
   file: string,
-  value: ServiceFile,
+  value: PolicySettings,
   listen: readonly ListenAddress[],
 ): ResolvedPolicy {
   const access = compileAccessRules(value.access);
@@ -41,7 +57,7 @@ export function resolvePolicy(
 }
 
 function findUnusedAccessLists(
-  value: ServiceFile,
+  value: PolicySettings,
   listen: readonly ListenAddress[],
 ): SettingsProblem[] {
   if (listen.length === 0) return [];

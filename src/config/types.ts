@@ -119,7 +119,7 @@ export interface ServiceSpec {
   readonly socket: SocketSpec;
   /**
    * `limits` and `access` compiled for admission (structurally the AdmitPolicy of
-   * accept/admit.ts, which decides every connection before any fork).
+   * resolve-policy.ts; connection/admit.ts decides every connection on it before any fork).
    */
   readonly admitPolicy: { readonly limits: ResolvedLimits; readonly access: AccessRules };
   /** `limits` with every default applied (the same object as `admitPolicy.limits`). */

@@ -1,7 +1,8 @@
-import type { Peer as AccessPeer } from '../access/peer.js';
 import { minuteOfDayAt } from '../access/times.js';
+import type { AdmitPolicy } from '../config/resolve-policy.js';
 import type { ConnectionCounts } from '../limits/connection-table.js';
-import { createRateState, pruneRateState, type RateState } from '../limits/rate-state.js';
+import { createRateState, pruneRateState } from '../limits/rate-state.js';
+import type { Peer } from '../model/peer.js';
 import {
   admitConnection,
   admitOpen,
@@ -9,9 +10,7 @@ import {
   commitAdmission,
   type AdmitDecision,
   type AdmitInput,
-  type AdmitPolicy,
 } from './admit.js';
-import type { Peer } from '../model/peer.js';
 
 /** How often the per-source buckets that are full again are dropped (ms). */
 export const ratePruneMs = 60_000;
@@ -33,60 +32,49 @@ export interface AdmissionGateOptions {
   readonly queueLength: () => number;
 }
 
-/** One service's admission: the pure decision over live state, and the rate charge stored. */
+/**
+ * One service's admission: the pure decision (connection/admit.ts) over live state, and the rate
+ * charge stored. `check --peer` explains the same input the daemon decides on.
+ */
 export interface AdmissionGate {
   /** Decides a connection; an admitted or queued one has its tokens taken. */
   decide(peer: Peer): AdmitDecision;
-  /** The service's token buckets. */
-  readonly rates: RateState;
+  /** What a connection from `peer` would be decided on now, nothing charged (`check --peer`). */
+  inputFor(peer: Peer): AdmitInput;
 }
 
 export function createAdmissionGate(options: AdmissionGateOptions): AdmissionGate {
   const rates = createRateState();
   let prunedAt = options.clock();
+  const inputAt = (peer: Peer, now: number): AdmitInput => {
+    const wall = options.wallNow();
+    const policy = options.policy();
+    return {
+      service: options.service,
+      policy,
+      peer,
+      connections: options.connections,
+      rates,
+      globalMax: options.globalMax,
+      loadAverage1: policy.limits.maxLoad === null ? 0 : options.loadAverage1(),
+      now,
+      minuteOfDay: minuteOfDayAt(wall, -new Date(wall).getTimezoneOffset()),
+      queueLength: options.queueLength(),
+    };
+  };
   return {
-    rates,
     decide(peer) {
       const policy = options.policy();
-      if (isOpenPolicy(policy, options.globalMax)) return admitOpen(toAccessPeer(peer), policy);
+      if (isOpenPolicy(policy, options.globalMax)) return admitOpen(peer, policy);
       const now = options.clock();
       if (now - prunedAt >= ratePruneMs) {
         prunedAt = now;
         pruneRateState(rates, options.policy().limits.perSourceRate, now);
       }
-      const decision = admitConnection(buildAdmitInput(options, rates, peer, now));
+      const decision = admitConnection(inputAt(peer, now));
       commitAdmission(rates, decision);
       return decision;
     },
+    inputFor: (peer) => inputAt(peer, options.clock()),
   };
-}
-
-/** The input `admitConnection` (and `check --peer`) decides over. */
-export function buildAdmitInput(
-  options: AdmissionGateOptions,
-  rates: RateState,
-  peer: Peer,
-  now: number,
-): AdmitInput {
-  const wall = options.wallNow();
-  const policy = options.policy();
-  return {
-    service: options.service,
-    policy,
-    peer: toAccessPeer(peer),
-    connections: options.connections,
-    rates,
-    globalMax: options.globalMax,
-    loadAverage1: policy.limits.maxLoad === null ? 0 : options.loadAverage1(),
-    now,
-    minuteOfDay: minuteOfDayAt(wall, -new Date(wall).getTimezoneOffset()),
-    queueLength: options.queueLength(),
-  };
-}
-
-/** The accepted peer as access rules and source keys see it. */
-export function toAccessPeer(peer: Peer): AccessPeer {
-  return peer.kind === 'tcp'
-    ? { family: 'tcp', address: peer.remoteAddress }
-    : { family: 'unix', uid: peer.uid, gid: peer.gid };
 }

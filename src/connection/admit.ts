@@ -4,8 +4,7 @@ import {
   describeAccessCheck,
   type AccessCheck,
 } from '../access/check-access.js';
-import type { Peer } from '../access/peer.js';
-import { compileAccessRules, type AccessRules, type AccessSettings } from '../access/rules.js';
+import type { AdmitPolicy } from '../config/resolve-policy.js';
 import {
   checkLoad,
   checkRate,
@@ -20,36 +19,10 @@ import type { ConnectionCounts } from '../limits/connection-table.js';
 import { decideLimitAction } from '../limits/queue.js';
 import { commitRateCharge, type RateCharge, type RateState } from '../limits/rate-state.js';
 import type { RefuseReason } from '../limits/reasons.js';
-import {
-  checkLimitsSettings,
-  resolveLimits,
-  type LimitsSettings,
-  type ResolvedLimits,
-} from '../limits/settings.js';
-import { type SettingsProblem } from '../model/problem.js';
 import { sourceKeyOf } from '../limits/source-key.js';
 import { findSourceBucket } from '../limits/source-buckets.js';
 import type { TokenBucket } from '../limits/token-bucket.js';
-
-export type { RefuseReason } from '../limits/reasons.js';
-
-/** A service's `limits` and `access`, compiled once per configuration. */
-export interface AdmitPolicy {
-  readonly limits: ResolvedLimits;
-  readonly access: AccessRules;
-}
-
-/** Compiles a service's policy; any problem of severity error makes the config invalid. */
-export function compileAdmitPolicy(settings: {
-  readonly limits?: LimitsSettings;
-  readonly access?: AccessSettings;
-}): { policy: AdmitPolicy; problems: SettingsProblem[] } {
-  const access = compileAccessRules(settings.access);
-  const problems = [...checkLimitsSettings(settings.limits), ...access.problems];
-  return { policy: { limits: resolveLimits(settings.limits), access: access.rules }, problems };
-}
-
-export type { AccessCheck } from '../access/check-access.js';
+import type { Peer } from '../model/peer.js';
 
 /** One step of the decision path, in the order the checks run. */
 export type AdmitCheck = AccessCheck | LoadCheck | RateCheck | SlotCheck;
@@ -77,23 +50,24 @@ export interface AdmitInput {
 /** The reasons a concurrency cap gives; only these can be queued. */
 export type SlotReason = 'instances' | 'per-source';
 
+/** Why a connection is refused, in the words of its `refuse` record. */
+export interface Refusal {
+  readonly reason: RefuseReason;
+  readonly detail: string;
+  /** Text to write before closing (onLimit `banner`), or null: close at once. */
+  readonly banner: string | null;
+}
+
+/** The tokens an admitted or queued connection takes, and the source it counts under. */
+interface Charged {
+  readonly sourceKey: string;
+  readonly charge: RateCharge;
+}
+
 export type AdmitDecision =
-  | { readonly kind: 'admit'; readonly sourceKey: string; readonly charge: RateCharge }
-  | {
-      readonly kind: 'queue';
-      readonly reason: SlotReason;
-      readonly detail: string;
-      readonly sourceKey: string;
-      readonly charge: RateCharge;
-    }
-  | {
-      readonly kind: 'refuse';
-      readonly reason: RefuseReason;
-      readonly detail: string;
-      readonly sourceKey: string;
-      /** Text to write before closing (onLimit `banner`), or null: close at once. */
-      readonly banner: string | null;
-    };
+  | (Charged & { readonly kind: 'admit' })
+  | (Charged & { readonly kind: 'queue'; readonly reason: SlotReason; readonly detail: string })
+  | (Refusal & { readonly kind: 'refuse'; readonly sourceKey: string });
 
 export interface AdmitTrace {
   readonly sourceKey: string;
@@ -145,40 +119,50 @@ export function admitOpen(peer: Peer, policy: AdmitPolicy): AdmitDecision {
 /** `admitConnection` with the path that led to the decision (for `check --peer`). */
 export function traceAdmission(input: AdmitInput): AdmitTrace {
   const sourceKey = sourceKeyOf(input.peer, input.policy.limits.perSourcePrefix6);
-  const checks: AdmitCheck[] = [];
-  const refusal = runGates(input, sourceKey, checks);
-  const decision = refusal ?? decideSlots(input, sourceKey, checks);
-  return { sourceKey, checks, decision };
+  const path: DecisionPath = { input, sourceKey, checks: [] };
+  const decision = runGates(path) ?? decideSlots(path);
+  return { sourceKey, checks: path.checks, decision };
+}
+
+/** One decision on its way: the input, the peer's source key, and the checks run so far. */
+interface DecisionPath {
+  readonly input: AdmitInput;
+  readonly sourceKey: string;
+  readonly checks: AdmitCheck[];
 }
 
 /** The checks before the concurrency caps; the refusal of the first that fails, or null. */
-function runGates(
-  input: AdmitInput,
-  sourceKey: string,
-  checks: AdmitCheck[],
-): AdmitDecision | null {
+function runGates(path: DecisionPath): AdmitDecision | null {
+  const { input, sourceKey, checks } = path;
   const { policy, peer, rates, now } = input;
   const { limits, access } = policy;
   const gates: [RefuseReason, () => AdmitCheck][] = [
     ['denied', () => checkPeerAccess(access, peer)],
     ['time', () => checkAccessTime(access, input.minuteOfDay)],
     ['load', () => checkLoad(limits.maxLoad, input.loadAverage1)],
-    ['rate', () => checkRate('service', limits.rate, rates.service, now)],
+    ['rate', () => checkRate({ scope: 'service', rate: limits.rate, bucket: rates.service, now })],
     [
       'rate',
-      () => checkRate('source', limits.perSourceRate, sourceBucketOf(input, sourceKey), now),
+      () =>
+        checkRate({
+          scope: 'source',
+          rate: limits.perSourceRate,
+          bucket: sourceBucketOf(input, sourceKey),
+          now,
+        }),
     ],
   ];
   for (const [reason, run] of gates) {
     const check = run();
     checks.push(check);
-    if (!check.isAllowed) return refuseWith(input, reason, check, sourceKey);
+    if (!check.isAllowed) return refuseWith(path, reason, check);
   }
   return null;
 }
 
 /** The concurrency caps, then `limits.onLimit` when one is full. */
-function decideSlots(input: AdmitInput, sourceKey: string, checks: AdmitCheck[]): AdmitDecision {
+function decideSlots(path: DecisionPath): AdmitDecision {
+  const { input, sourceKey, checks } = path;
   const { limits } = input.policy;
   const [service, source] = checks.filter((c): c is RateCheck => c.check === 'rate');
   const charge: RateCharge = { service: service?.charged ?? null, source: source?.charged ?? null };
@@ -192,7 +176,7 @@ function decideSlots(input: AdmitInput, sourceKey: string, checks: AdmitCheck[])
   if (action === 'queue') {
     return { kind: 'queue', reason, detail: describeCheckLine(full, input), sourceKey, charge };
   }
-  if (action !== 'queue-full') return refuseWith(input, reason, full, sourceKey);
+  if (action !== 'queue-full') return refuseWith(path, reason, full);
   const waiting = `limits.queueSize: ${input.queueLength} of ${limits.queueSize} waiting (full)`;
   const detail = `${waiting}; ${describeCheckLine(full, input)}`;
   return { kind: 'refuse', reason: 'queue-full', detail, sourceKey, banner: null };
@@ -206,12 +190,8 @@ const bannerReasons: ReadonlySet<RefuseReason> = new Set([
   'per-source',
 ]);
 
-function refuseWith(
-  input: AdmitInput,
-  reason: RefuseReason,
-  check: AdmitCheck,
-  sourceKey: string,
-): AdmitDecision {
+function refuseWith(path: DecisionPath, reason: RefuseReason, check: AdmitCheck): AdmitDecision {
+  const { input, sourceKey } = path;
   const { onLimit, banner } = input.policy.limits;
   const isBanner = onLimit === 'banner' && bannerReasons.has(reason);
   const detail = describeCheckLine(check, input);

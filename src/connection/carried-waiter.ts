@@ -1,4 +1,3 @@
-import { toAccessPeer } from './admission-gate.js';
 import { sourceKeyOf } from '../limits/source-key.js';
 import { AcceptedFd } from '../listen/incoming.js';
 import type { EventLog } from '../log/events.js';
@@ -33,7 +32,7 @@ export function toQueuedConnection(
     conn,
     log: context.log.child({ conn }),
   };
-  const sourceKey = sourceKeyOf(toAccessPeer(peer), context.perSourcePrefix6);
+  const sourceKey = sourceKeyOf(peer, context.perSourcePrefix6);
   const enqueuedAt = context.now - Math.max(0, carried.waitedMs);
   return { accepted, sourceKey, enqueuedAt, arrival: carried.arrival };
 }

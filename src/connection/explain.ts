@@ -25,7 +25,7 @@ export function explainDecision(input: AdmitInput): string[] {
 
 function describePeer(input: AdmitInput): string {
   const { peer } = input;
-  if (peer.family === 'tcp') return `tcp ${normaliseAddress(peer.address)}`;
+  if (peer.kind === 'tcp') return `tcp ${normaliseAddress(peer.remoteAddress)}`;
   if (peer.uid === null && peer.gid === null) return 'unix, credentials unknown';
   return `unix uid ${peer.uid ?? '?'} gid ${peer.gid ?? '?'}`;
 }
@@ -33,42 +33,47 @@ function describePeer(input: AdmitInput): string {
 function explainCheck(check: AdmitCheck, input: AdmitInput): string[] {
   const line = describeCheckLine(check, input);
   const { access } = input.policy;
-  if (check.check === 'address' && input.peer.family === 'tcp') {
-    const address = normaliseAddress(input.peer.address);
+  const { peer } = input;
+  if (check.check === 'address' && peer.kind === 'tcp') {
+    const address = normaliseAddress(peer.remoteAddress);
+    const { allowMatch, denyMatch } = check.verdict;
     return [
-      explainList('access.allow', access.allow, check.verdict.allowMatch, address),
-      explainList('access.deny', access.deny, check.verdict.denyMatch, address),
+      explainList({ key: 'access.allow', list: access.allow, match: allowMatch }, address),
+      explainList({ key: 'access.deny', list: access.deny, match: denyMatch }, address),
       line,
     ];
   }
-  if (check.check === 'credentials' && input.peer.family === 'unix') {
-    const { uid, gid } = input.peer;
+  if (check.check === 'credentials' && peer.kind === 'unix') {
     return [
-      explainIds('access.uids', 'uid', access.uids, uid),
-      explainIds('access.gids', 'gid', access.gids, gid),
+      explainIds({ key: 'access.uids', name: 'uid', ids: access.uids }, peer.uid),
+      explainIds({ key: 'access.gids', name: 'gid', ids: access.gids }, peer.gid),
       line,
     ];
   }
   return [line];
 }
 
-function explainList(
-  key: string,
-  list: PrefixList | null,
-  match: Cidr | null,
-  address: string,
-): string {
+/** `access.allow` or `access.deny` and its longest match for the peer (null: none). */
+interface ListMatch {
+  readonly key: string;
+  readonly list: PrefixList | null;
+  readonly match: Cidr | null;
+}
+
+function explainList({ key, list, match }: ListMatch, address: string): string {
   if (list === null) return `${key}: not set`;
   if (match === null) return `${key}: no match`;
   return `${key}: ${formatCidr(match)} matches ${address} (prefix /${match.prefix})`;
 }
 
-function explainIds(
-  key: string,
-  name: 'uid' | 'gid',
-  ids: ReadonlySet<number> | null,
-  id: number | null,
-): string {
+/** `access.uids` or `access.gids`. */
+interface IdList {
+  readonly key: string;
+  readonly name: 'uid' | 'gid';
+  readonly ids: ReadonlySet<number> | null;
+}
+
+function explainIds({ key, name, ids }: IdList, id: number | null): string {
   if (ids === null) return `${key}: not set`;
   if (id === null) return `${key}: ${name} unknown`;
   return ids.has(id) ? `${key}: ${name} ${id} matches` : `${key}: no match for ${name} ${id}`;

@@ -1,4 +1,4 @@
-import type { AcceptedConnection } from './accept-connection.js';
+import type { AcceptedConnection } from './describe-connection.js';
 import type { SlotsInput } from '../limits/checks.js';
 import {
   findStartableWaiter,
@@ -26,6 +26,15 @@ export interface HandlerQueueOptions {
   readonly onOccupied: (isOccupied: boolean) => void;
 }
 
+/** A waiter taken out because its peer left, and how long it had waited (ms). */
+export interface GoneWaiter {
+  readonly waiter: QueuedConnection;
+  readonly waitedMs: number;
+}
+
+/** How often at most a full queue is swept for waiters whose peer has gone (ms). */
+const sweepIntervalMs = 1000;
+
 /**
  * One service's bounded FIFO of waiting connections (`limits.onLimit: queue`; the bound is
  * applied by the admission decision). One timer, for the oldest waiter's deadline.
@@ -34,6 +43,8 @@ export class HandlerQueue {
   private waiters: QueuedConnection[] = [];
   private timer: NodeJS.Timeout | undefined;
   private wasOccupied = false;
+  /** When the full queue was last swept for gone peers (clock ms). */
+  private lastSweep = Number.NEGATIVE_INFINITY;
   private readonly options: HandlerQueueOptions;
 
   constructor(options: HandlerQueueOptions) {
@@ -79,6 +90,21 @@ export class HandlerQueue {
     this.waiters = this.waiters.filter((w) => !removed.includes(w));
     if (this.waiters[0] !== head) this.changed(this.waiters.length > 0);
     return removed;
+  }
+
+  /**
+   * A full queue gives up first the waiters whose peer has gone (to be refused `queue-gone`), so
+   * that clients that left cannot keep it full against live ones. At most once a second (one
+   * poll per waiter), so that a queue kept full by live clients costs little per connection.
+   */
+  removeGoneIfFull(): GoneWaiter[] {
+    const limits = this.options.limits();
+    if (limits.onLimit !== 'queue' || this.waiters.length < limits.queueSize) return [];
+    const now = this.options.clock();
+    if (now - this.lastSweep < sweepIntervalMs) return [];
+    this.lastSweep = now;
+    const gone = this.removeWhere((w) => w.accepted.incoming.isPeerGone());
+    return gone.map((waiter) => ({ waiter, waitedMs: now - waiter.enqueuedAt }));
   }
 
   /** Empties the queue and returns what waited, in arrival order. */

@@ -1,13 +1,6 @@
-import type { RefuseReason } from '../limits/reasons.js';
-import type { AcceptedConnection } from './accept-connection.js';
 import { formatPeer } from '../model/peer.js';
-
-export interface Refusal {
-  readonly reason: RefuseReason;
-  readonly detail: string;
-  /** Text to write before closing (onLimit `banner`), or null: close at once. */
-  readonly banner: string | null;
-}
+import type { Refusal } from './admit.js';
+import type { AcceptedConnection } from './describe-connection.js';
 
 /** Logs the one `refuse` record of a connection and closes it (after the banner, if any). */
 export function refuseConnection(accepted: AcceptedConnection, refusal: Refusal): void {
@@ -19,4 +12,10 @@ export function refuseConnection(accepted: AcceptedConnection, refusal: Refusal)
   // unread: at once, or once the banner is handed to the kernel (which sends it, then FIN)
   if (refusal.banner === null) accepted.incoming.close();
   else accepted.incoming.closeAfter(refusal.banner);
+}
+
+/** Closes a queued connection unserved because its service stops (`queue-dropped`). */
+export function dropConnection(accepted: AcceptedConnection, waitedMs: number): void {
+  accepted.log.log('info', 'queue-dropped', { peer: formatPeer(accepted.peer), waitedMs });
+  accepted.incoming.close();
 }

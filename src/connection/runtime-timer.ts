@@ -1,4 +1,4 @@
-import type { HandlerEnding } from './accept-connection.js';
+import type { HandlerEnding } from './handler-table.js';
 import type { ResolvedLimits } from '../limits/settings.js';
 import { planRuntimeDeadlines } from '../limits/runtime.js';
 import type { EventLog } from '../log/events.js';

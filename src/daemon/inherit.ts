@@ -1,5 +1,5 @@
 import { closeSync } from 'node:fs';
-import type { RunningHandler } from '../connection/accept-connection.js';
+import type { RunningHandler } from '../connection/handler-table.js';
 import type { EventLog } from '../log/events.js';
 import type { CarriedService } from '../handover/handover-channel.js';
 import { watchCarriedHandlers } from '../handover/inherited-handlers.js';
@@ -55,8 +55,8 @@ export function restoreCarried(
     const runner = runners.get(name);
     if (runner === undefined) continue;
     const { accepted, spawnFailed } = service.counters;
-    if (typeof accepted === 'number') runner.counters.accepted = accepted;
-    if (typeof spawnFailed === 'number') runner.counters.spawnFailed = spawnFailed;
+    if (typeof accepted === 'number') runner.restoreCounters({ accepted });
+    if (typeof spawnFailed === 'number') runner.restoreCounters({ spawnFailed });
     const handlers = Array.isArray(service.handlers) ? service.handlers : [];
     for (const handler of watchCarriedHandlers(handlers, inheritedPollMs)) {
       onAdopted(name, handler);

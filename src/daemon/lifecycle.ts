@@ -1,4 +1,4 @@
-import type { RunningHandler } from '../connection/accept-connection.js';
+import type { RunningHandler } from '../connection/handler-table.js';
 import { ControlError } from '../control/protocol.js';
 import type { Daemon } from './daemon.js';
 import type { ServiceState } from './state.js';

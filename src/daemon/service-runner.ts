@@ -1,5 +1,4 @@
 import { performance } from 'node:perf_hooks';
-import type { RunningHandler } from '../connection/accept-connection.js';
 import type { PeerCredentials } from '../model/peer.js';
 import type { ListenAddress, ServiceSpec } from '../config/types.js';
 import type { EventLog } from '../log/events.js';
@@ -16,7 +15,8 @@ import type { Spawner } from '../model/spawn.js';
 import type { RefuseReason } from '../limits/reasons.js';
 import type { QueuedConnection } from '../connection/handler-queue.js';
 import type { PassedWaiter } from '../connection/carried-waiter.js';
-import { ServiceAdmission } from '../connection/service-admission.js';
+import type { RunningHandler } from '../connection/handler-table.js';
+import { ServiceConnections, type ServiceCounters } from '../connection/service-connections.js';
 import { createSharedLimits, type SharedLimits } from '../connection/shared-limits.js';
 import { terminateHandlers } from '../connection/terminate.js';
 
@@ -36,56 +36,62 @@ export interface RunnerDeps {
   readonly clock?: () => number;
 }
 
-export interface ServiceCounters {
-  accepted: number;
-  spawnFailed: number;
-}
-
 /** One service at run time: its listeners, its running handlers and its counters. */
 export class ServiceRunner {
   /** Replaced by a reload (`replaceSpec`); running handlers keep the one they started with. */
   spec: ServiceSpec;
-  readonly handlers = new Map<string, RunningHandler>();
-  readonly counters: ServiceCounters = { accepted: 0, spawnFailed: 0 };
   private listeners: BoundListener[] = [];
   private readonly deps: RunnerDeps;
   private readonly log: EventLog;
-  private readonly admission: ServiceAdmission;
+  /** The service's connections: the handlers running, the queue, the counters. */
+  private readonly connections: ServiceConnections;
 
   constructor(spec: ServiceSpec, deps: RunnerDeps) {
     this.spec = spec;
     this.deps = deps;
     this.log = deps.log.child({ service: spec.name });
-    this.admission = new ServiceAdmission({
+    this.connections = new ServiceConnections({
       ...deps,
       spec: () => this.spec,
       log: this.log,
       clock: deps.clock ?? (() => performance.now()),
       shared: deps.shared ?? createSharedLimits(),
-      handlers: this.handlers,
-      counters: this.counters,
     });
     for (const w of spec.warnings) this.log.log('warn', 'config-warning', { ...w });
   }
 
+  /** The handlers running now, by connection id. */
+  get handlers(): ReadonlyMap<string, RunningHandler> {
+    return this.connections.handlers;
+  }
+
+  get counters(): ServiceCounters {
+    return this.connections.counters;
+  }
+
+  /** Counters carried over by a hand-over from the process this one took over from. */
+  restoreCounters(counters: Partial<ServiceCounters>): void {
+    this.connections.restoreCounters(counters);
+  }
+
   /** Connections refused since this runner started, per reason (all reasons, zeros included). */
   refusedCounts(): Record<RefuseReason, number> {
-    return this.admission.refusedCounts();
+    return this.connections.refusedCounts();
   }
 
   /** Connections waiting in the queue (`limits.onLimit: queue`), accepted and unread. */
   get queueLength(): number {
-    return this.admission.queueLength;
+    return this.connections.queueLength;
   }
 
   /** Closes every queued connection unserved (`queue-dropped` records); returns how many. */
   closeQueue(): number {
-    return this.admission.closeQueue();
+    return this.connections.closeQueue();
   }
 
   /** Takes the queued connections out, still open, in arrival order (a hand-over). */
   takeQueue(): QueuedConnection[] {
-    return this.admission.takeQueue();
+    return this.connections.takeQueue();
   }
 
   /**
@@ -93,8 +99,8 @@ export class ServiceRunner {
    * starts those that every cap admits now (unless `start` is false).
    */
   restoreQueue(waiters: readonly QueuedConnection[], start = true): void {
-    this.admission.restoreQueue(waiters);
-    if (start) this.admission.startWaiting();
+    this.connections.restoreQueue(waiters);
+    if (start) this.connections.startWaiting();
   }
 
   /**
@@ -102,12 +108,12 @@ export class ServiceRunner {
    * here, in the order given; `startWaiting` then starts those that the caps admit.
    */
   adoptWaiting(carried: readonly PassedWaiter[]): void {
-    this.admission.restoreQueue(carried.map((c) => this.admission.carriedWaiter(c)));
+    this.connections.adoptWaiting(carried);
   }
 
   /** Starts queued connections while slots are free, in arrival order across every service. */
   startWaiting(): void {
-    this.admission.startWaiting();
+    this.connections.startWaiting();
   }
 
   get boundAddresses(): string[] {
@@ -159,10 +165,7 @@ export class ServiceRunner {
     options: BindOptions & { readonly fd?: number } = {},
   ): Promise<BoundListener> {
     const events: ListenerEvents = {
-      onConnection: (incoming) => {
-        this.counters.accepted += 1;
-        this.admission.accept(incoming, address, this.counters.accepted);
-      },
+      onConnection: (incoming) => this.connections.accept(incoming, address),
       onError: (error) => this.reportAcceptError(address, error),
     };
     const accept = { nativeAccept: this.deps.nativeAccept ?? null };
@@ -190,7 +193,7 @@ export class ServiceRunner {
    */
   adoptHandler(handler: RunningHandler): void {
     // in `handlers` until its outcome, and counted against instances/perSource/global cap
-    this.admission.adopt(handler);
+    this.connections.adopt(handler);
   }
 
   private reportAcceptError(address: ListenAddress, error: NodeJS.ErrnoException): void {

@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import type { RunningHandler } from '../connection/accept-connection.js';
+import type { RunningHandler } from '../connection/handler-table.js';
 import type { Peer } from '../model/peer.js';
 import type { HandlerOutcome } from '../model/spawn.js';
 

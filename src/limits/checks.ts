@@ -38,13 +38,18 @@ export function checkLoad(max: number | null, load: number): LoadCheck {
   return { check: 'load', isAllowed: max === null || load <= max, load, max };
 }
 
-/** Whether the bucket (undefined: full) holds a token at `now`; nothing is stored here. */
-export function checkRate(
-  scope: 'service' | 'source',
-  rate: BucketRate | null,
-  bucket: TokenBucket | undefined,
-  now: number,
-): RateCheck {
+export interface RateInput {
+  readonly scope: RateCheck['scope'];
+  /** The configured rate (null: not set). */
+  readonly rate: BucketRate | null;
+  /** The stored bucket (undefined: full). */
+  readonly bucket: TokenBucket | undefined;
+  readonly now: number;
+}
+
+/** Whether the bucket holds a token at `now`; nothing is stored here. */
+export function checkRate(input: RateInput): RateCheck {
+  const { scope, rate, bucket, now } = input;
   if (rate === null) {
     return { check: 'rate', scope, isAllowed: true, rate, tokens: null, charged: null, waitMs: 0 };
   }

@@ -1,6 +1,6 @@
 import { formatCidr, prefixOf } from '../access/cidr.js';
 import { normaliseAddress, parsePeerAddress } from '../access/ip.js';
-import type { Peer } from '../access/peer.js';
+import type { Peer } from '../model/peer.js';
 
 /**
  * The source a peer counts as for `perSource` and `perSourceRate`:
@@ -10,9 +10,9 @@ import type { Peer } from '../access/peer.js';
  * - a TCP address that does not parse: the normalised text itself.
  */
 export function sourceKeyOf(peer: Peer, prefix6: number): string {
-  if (peer.family === 'unix') return peer.uid === null ? 'unix' : `uid:${peer.uid}`;
-  const ip = parsePeerAddress(peer.address);
-  if (ip === null) return normaliseAddress(peer.address);
-  if (ip.version === 4) return normaliseAddress(peer.address);
+  if (peer.kind === 'unix') return peer.uid === null ? 'unix' : `uid:${peer.uid}`;
+  const ip = parsePeerAddress(peer.remoteAddress);
+  if (ip === null) return normaliseAddress(peer.remoteAddress);
+  if (ip.version === 4) return normaliseAddress(peer.remoteAddress);
   return formatCidr(prefixOf(ip, prefix6));
 }

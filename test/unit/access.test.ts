@@ -2,7 +2,7 @@ import t from 'tap';
 import { decideAddress, describeAddressVerdict } from '../../src/access/address-rule.js';
 import { formatCidr, parseCidr } from '../../src/access/cidr.js';
 import { formatIp, normaliseAddress, parseIp, parsePeerAddress } from '../../src/access/ip.js';
-import { decideCredentials, describeCredentialVerdict } from '../../src/access/peer.js';
+import { decideCredentials, describeCredentialVerdict } from '../../src/access/credential-rule.js';
 import {
   checkAccessSettings,
   compileAccessRules,
@@ -265,9 +265,9 @@ t.test('Unix peers: uids or gids, unknown credentials denied', (t) => {
   ];
   for (const [settings, uid, gid, expected] of cases) {
     const { rules } = compileAccessRules(settings);
-    const verdict = decideCredentials(rules, uid, gid);
+    const verdict = decideCredentials(rules, { uid, gid });
     const label = `${JSON.stringify(settings)} ${uid} ${gid}`;
-    t.equal(describeCredentialVerdict(verdict, uid, gid, rules), expected, label);
+    t.equal(describeCredentialVerdict(verdict, { uid, gid }, rules), expected, label);
     t.equal(verdict.isAllowed, expected.startsWith('allow'), label);
   }
   t.end();

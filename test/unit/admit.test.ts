@@ -4,14 +4,18 @@ import {
   admitOpen,
   isOpenPolicy,
   commitAdmission,
-  compileAdmitPolicy,
   traceAdmission,
   type AdmitDecision,
   type AdmitInput,
 } from '../../src/connection/admit.js';
 import { explainDecision } from '../../src/connection/explain.js';
-import type { Peer } from '../../src/access/peer.js';
 import type { AccessSettings } from '../../src/access/rules.js';
+import {
+  resolvePolicy,
+  type AdmitPolicy,
+  type PolicySettings,
+} from '../../src/config/resolve-policy.js';
+import type { Peer } from '../../src/model/peer.js';
 import { createConnectionTable, type ConnectionTable } from '../../src/limits/connection-table.js';
 import { createRateState, type RateState } from '../../src/limits/rate-state.js';
 import type { LimitsSettings } from '../../src/limits/settings.js';
@@ -24,15 +28,29 @@ interface Harness {
   connect(address: string, now: number, over?: Partial<AdmitInput>): AdmitDecision;
 }
 
+/** The policy as the daemon compiles it (no listener: no listener-kind warnings). */
+function compilePolicy(settings: PolicySettings): { policy: AdmitPolicy; problems: unknown[] } {
+  const { admitPolicy, problems } = resolvePolicy('svc.json', settings, []);
+  return { policy: admitPolicy, problems };
+}
+
+function tcp(address: string): Peer {
+  return { kind: 'tcp', localAddress: '', localPort: 0, remoteAddress: address, remotePort: 0 };
+}
+
+function unix(uid: number | null, gid: number | null): Peer {
+  return { kind: 'unix', localPath: '', pid: null, uid, gid };
+}
+
 function setUp(limits: LimitsSettings, access: AccessSettings = {}): Harness {
-  const { policy, problems } = compileAdmitPolicy({ limits, access });
-  if (problems.some((p) => p.severity === 'error')) throw new Error(JSON.stringify(problems));
+  const { policy, problems } = compilePolicy({ limits, access });
+  if (problems.length > 0) throw new Error(JSON.stringify(problems));
   const table = createConnectionTable();
   const rates = createRateState();
   const input = (over: Partial<AdmitInput> = {}): AdmitInput => ({
     service: 'svc',
     policy,
-    peer: { family: 'tcp', address: '127.0.0.1' },
+    peer: tcp('127.0.0.1'),
     connections: table,
     rates,
     globalMax: null,
@@ -43,14 +61,13 @@ function setUp(limits: LimitsSettings, access: AccessSettings = {}): Harness {
     ...over,
   });
   const connect = (address: string, now: number, over: Partial<AdmitInput> = {}): AdmitDecision => {
-    const decision = admitConnection(input({ peer: { family: 'tcp', address }, now, ...over }));
+    const decision = admitConnection(input({ peer: tcp(address), now, ...over }));
     commitAdmission(rates, decision);
     return decision;
   };
   return { table, rates, input, connect };
 }
 
-const tcp = (address: string): Peer => ({ family: 'tcp', address });
 const summary = (d: AdmitDecision): string =>
   d.kind === 'admit' ? 'admit' : `${d.kind} ${d.reason}: ${d.detail}`;
 
@@ -155,8 +172,8 @@ t.test('per-source caps: IPv4 address, IPv6 prefix, Unix uid; global cap', (t) =
   t.equal(decide(tcp('10.0.0.2')), 'admit');
   t.equal(decide(tcp('2001:db8:1:2:ffff::1')), full);
   t.equal(decide(tcp('2001:db8:1:3::1')), 'admit');
-  t.equal(decide({ family: 'unix', uid: 1000, gid: 5 }), full);
-  t.equal(decide({ family: 'unix', uid: 1001, gid: 5 }), 'admit');
+  t.equal(decide(unix(1000, 5)), full);
+  t.equal(decide(unix(1001, 5)), 'admit');
   h.table.add('other', 'x');
   t.equal(
     decide(tcp('10.0.0.2'), { globalMax: 4 }),
@@ -234,7 +251,7 @@ t.test('onLimit banner and queue', (t) => {
 t.test('Unix peers: credentials rules and unknown credentials', (t) => {
   const h = setUp({}, { uids: [1000], gids: [50] });
   const decide = (uid: number | null, gid: number | null): string =>
-    summary(admitConnection(h.input({ peer: { family: 'unix', uid, gid } })));
+    summary(admitConnection(h.input({ peer: unix(uid, gid) })));
   t.equal(decide(1000, 1), 'admit');
   t.equal(decide(2, 50), 'admit');
   t.equal(
@@ -243,10 +260,7 @@ t.test('Unix peers: credentials rules and unknown credentials', (t) => {
   );
   t.equal(decide(null, null), 'refuse denied: access: deny: peer credentials unknown');
   const open = setUp({}, { deny: ['0.0.0.0/0'] });
-  t.equal(
-    summary(admitConnection(open.input({ peer: { family: 'unix', uid: null, gid: null } }))),
-    'admit',
-  );
+  t.equal(summary(admitConnection(open.input({ peer: unix(null, null) }))), 'admit');
   t.end();
 });
 
@@ -311,26 +325,23 @@ t.test('explainDecision prints the decision path', (t) => {
 
   const queue = setUp({ instances: 1, onLimit: 'queue' }, { uids: [1000] });
   queue.table.add('svc', 'uid:1000');
-  t.strictSame(
-    explainDecision(queue.input({ peer: { family: 'unix', uid: 1000, gid: 100 }, queueLength: 3 })),
-    [
-      'peer: unix uid 1000 gid 100 (source uid:1000)',
-      'access.uids: uid 1000 matches',
-      'access.gids: not set',
-      'access: allow uid 1000 in access.uids',
-      'access.times: not set (any time)',
-      'limits.maxLoad: not set',
-      'limits.rate: not set',
-      'limits.perSourceRate: not set',
-      'limits.instances: 1 of 1 running (full)',
-      'limits.onLimit: queue, 3 of 128 waiting',
-      'decision: queue (instances)',
-    ],
-  );
+  t.strictSame(explainDecision(queue.input({ peer: unix(1000, 100), queueLength: 3 })), [
+    'peer: unix uid 1000 gid 100 (source uid:1000)',
+    'access.uids: uid 1000 matches',
+    'access.gids: not set',
+    'access: allow uid 1000 in access.uids',
+    'access.times: not set (any time)',
+    'limits.maxLoad: not set',
+    'limits.rate: not set',
+    'limits.perSourceRate: not set',
+    'limits.instances: 1 of 1 running (full)',
+    'limits.onLimit: queue, 3 of 128 waiting',
+    'decision: queue (instances)',
+  ]);
 
   const banner = setUp({ perSource: 1, onLimit: 'banner', banner: 'busy' });
   banner.table.add('svc', 'unix');
-  t.strictSame(explainDecision(banner.input({ peer: { family: 'unix', uid: null, gid: null } })), [
+  t.strictSame(explainDecision(banner.input({ peer: unix(null, null) })), [
     'peer: unix, credentials unknown (source unix)',
     'access.uids: not set',
     'access.gids: not set',
@@ -361,12 +372,12 @@ t.test('explain and admit agree, and explaining changes nothing', (t) => {
 });
 
 t.test('an open policy admits at once, as every check of the full path would', (t) => {
-  const { policy } = compileAdmitPolicy({});
-  const peer = { family: 'tcp', address: '10.1.2.3' } as const;
+  const { policy } = compilePolicy({});
+  const peer = tcp('10.1.2.3');
   t.ok(isOpenPolicy(policy, null));
   t.notOk(isOpenPolicy(policy, 10), 'a daemon-wide cap can refuse');
-  t.notOk(isOpenPolicy(compileAdmitPolicy({ limits: { instances: 1 } }).policy, null));
-  t.notOk(isOpenPolicy(compileAdmitPolicy({ access: { deny: ['10.0.0.0/8'] } }).policy, null));
+  t.notOk(isOpenPolicy(compilePolicy({ limits: { instances: 1 } }).policy, null));
+  t.notOk(isOpenPolicy(compilePolicy({ access: { deny: ['10.0.0.0/8'] } }).policy, null));
   const full = traceAdmission({
     service: 's',
     policy,

@@ -21,6 +21,7 @@ import {
   putSourceBucket,
 } from '../../src/limits/source-buckets.js';
 import { sourceKeyOf } from '../../src/limits/source-key.js';
+import type { Peer } from '../../src/model/peer.js';
 import {
   createBucket,
   hasToken,
@@ -156,7 +157,20 @@ t.test('per-source buckets: pruning drops exactly the full ones', (t) => {
 });
 
 t.test('source keys: IPv4 address, IPv6 prefix, Unix uid', (t) => {
-  const tcp = (address: string): { family: 'tcp'; address: string } => ({ family: 'tcp', address });
+  const tcp = (address: string): Peer => ({
+    kind: 'tcp',
+    localAddress: '',
+    localPort: 0,
+    remoteAddress: address,
+    remotePort: 0,
+  });
+  const unix = (uid: number | null, gid: number | null): Peer => ({
+    kind: 'unix',
+    localPath: '',
+    pid: null,
+    uid,
+    gid,
+  });
   t.equal(sourceKeyOf(tcp('10.1.2.3'), 128), '10.1.2.3');
   t.equal(sourceKeyOf(tcp('::ffff:10.1.2.3'), 64), '10.1.2.3');
   t.equal(sourceKeyOf(tcp('2001:db8:1:2:3:4:5:6'), 128), '2001:db8:1:2:3:4:5:6/128');
@@ -167,9 +181,9 @@ t.test('source keys: IPv4 address, IPv6 prefix, Unix uid', (t) => {
   t.equal(sourceKeyOf(tcp('::1'), 128), '::1/128');
   t.equal(sourceKeyOf(tcp('fe80::1%eth0'), 128), 'fe80::1/128');
   t.equal(sourceKeyOf(tcp('junk'), 128), 'junk');
-  t.equal(sourceKeyOf({ family: 'unix', uid: 1000, gid: 100 }, 128), 'uid:1000');
-  t.equal(sourceKeyOf({ family: 'unix', uid: 0, gid: 0 }, 128), 'uid:0');
-  t.equal(sourceKeyOf({ family: 'unix', uid: null, gid: null }, 128), 'unix');
+  t.equal(sourceKeyOf(unix(1000, 100), 128), 'uid:1000');
+  t.equal(sourceKeyOf(unix(0, 0), 128), 'uid:0');
+  t.equal(sourceKeyOf(unix(null, null), 128), 'unix');
   t.end();
 });
 

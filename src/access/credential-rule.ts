@@ -1,12 +1,10 @@
 import type { AccessRules } from './rules.js';
 
-/**
- * Who connected. TCP: the address as the listener reports it (v4-mapped or not; it is
- * normalised before use). Unix: the peer's credentials when SO_PEERCRED gave them, else null.
- */
-export type Peer =
-  | { readonly family: 'tcp'; readonly address: string }
-  | { readonly family: 'unix'; readonly uid: number | null; readonly gid: number | null };
+/** A Unix peer's credentials as SO_PEERCRED gave them (null: unknown). */
+export interface PeerIds {
+  readonly uid: number | null;
+  readonly gid: number | null;
+}
 
 /** Which rule decided a Unix peer (see `decideCredentials`). */
 export type CredentialRule = 'no-lists' | 'uid' | 'gid' | 'no-match' | 'unknown';
@@ -22,11 +20,7 @@ export interface CredentialVerdict {
  * `access.gids`, and deny when neither matches or the peer's credentials are unknown.
  * Supplementary groups are not consulted. A list set to `[]` matches nobody.
  */
-export function decideCredentials(
-  rules: AccessRules,
-  uid: number | null,
-  gid: number | null,
-): CredentialVerdict {
+export function decideCredentials(rules: AccessRules, { uid, gid }: PeerIds): CredentialVerdict {
   if (rules.uids === null && rules.gids === null) return { isAllowed: true, rule: 'no-lists' };
   if (uid !== null && rules.uids?.has(uid) === true) return { isAllowed: true, rule: 'uid' };
   if (gid !== null && rules.gids?.has(gid) === true) return { isAllowed: true, rule: 'gid' };
@@ -36,8 +30,7 @@ export function decideCredentials(
 /** The decision in words, e.g. `allow uid 1000 in access.uids`. */
 export function describeCredentialVerdict(
   v: CredentialVerdict,
-  uid: number | null,
-  gid: number | null,
+  { uid, gid }: PeerIds,
   rules: AccessRules,
 ): string {
   const lists = [

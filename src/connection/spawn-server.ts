@@ -1,0 +1,125 @@
+import type { Readable } from 'node:stream';
+import type { ServiceSpec } from '../config/types.js';
+import type { EventLog } from '../log/events.js';
+import { readStderr, type StderrLines } from '../log/line-splitter.js';
+import { formatPeer, type Peer } from '../model/peer.js';
+import type { HandlerExit, HandlerOutcome, Spawner } from '../model/spawn.js';
+import { buildHandlerEnv } from '../spawn/env.js';
+import { buildSpawnPlan } from '../spawn/plan.js';
+import type { ConnectionServer, ServeRequest, Served } from './connection-server.js';
+import type { HandlerEnding, RunningHandler } from './handler-table.js';
+
+export interface SpawnServerOptions {
+  readonly spawner: Spawner;
+  /** Wall-clock ms: `startedAt`, `durationMs`. */
+  readonly now: () => number;
+}
+
+/**
+ * The spawn server: a handler per connection, the socket as its fd 0 and 1, the daemon's copy
+ * dropped at once. Writes the connection's `accept`, `stderr`, `end` and `spawn-failed`
+ * records.
+ */
+export function createSpawnServer(options: SpawnServerOptions): ConnectionServer {
+  return { serve: (request) => startHandler(options, request) };
+}
+
+function startHandler(options: SpawnServerOptions, request: ServeRequest): Served {
+  const { service, accepted, waitedMs } = request;
+  const { incoming, fd, peer, conn, log } = accepted;
+  const env = buildHandlerEnv({
+    service,
+    peer,
+    connectionId: conn,
+    sourceConnections: request.peerHandlers + 1,
+  });
+  const spawned = options.spawner.spawn(buildSpawnPlan(service, env), fd);
+  incoming.close();
+  if (spawned.pid === null) {
+    const ended = spawned.outcome.then((outcome) => {
+      reportFailure(log, peer, outcome);
+      return outcome;
+    });
+    return { kind: 'not-started', ended };
+  }
+  const ending: HandlerEnding = { timedOut: false, forced: false };
+  const { pid } = spawned;
+  const handler: RunningHandler = {
+    conn,
+    pid,
+    peer,
+    startedAt: options.now(),
+    outcome: spawned.outcome,
+    ending,
+  };
+  log.log('info', 'accept', {
+    peer: formatPeer(peer),
+    pid,
+    ...(waitedMs === null ? {} : { waitedMs }),
+  });
+  const stderr = spawned.stderr === null ? null : logStderr(spawned.stderr, { service, log, pid });
+  const ended = spawned.outcome.then((outcome) => {
+    if (outcome.kind === 'spawn-failed') reportFailure(log, peer, outcome);
+    else
+      reportEnd(log, {
+        pid,
+        exit: outcome,
+        ending,
+        stderr,
+        startedAt: handler.startedAt,
+        now: options.now(),
+      });
+    return outcome;
+  });
+  return { kind: 'running', handler, ending, ended };
+}
+
+/** What a handler's `end` record tells. */
+interface HandlerEnd {
+  readonly pid: number;
+  readonly exit: HandlerExit;
+  readonly ending: HandlerEnding;
+  readonly stderr: StderrLines | null;
+  /** Wall-clock ms, when it started and now. */
+  readonly startedAt: number;
+  readonly now: number;
+}
+
+function reportEnd(log: EventLog, end: HandlerEnd): void {
+  const { stderr } = end;
+  log.log('info', 'end', {
+    pid: end.pid,
+    exitCode: end.exit.exitCode,
+    signal: end.exit.signal,
+    durationMs: end.now - end.startedAt,
+    timedOut: end.ending.timedOut,
+    forced: end.ending.forced,
+    ...(stderr === null || stderr.droppedTotal === 0 ? {} : { stderrDropped: stderr.droppedTotal }),
+  });
+}
+
+/** Logs a handler's stderr lines, within the service's `stderrRate`, and what it dropped. */
+function logStderr(
+  stream: Readable,
+  context: { readonly service: ServiceSpec; readonly log: EventLog; readonly pid: number },
+): StderrLines {
+  const { log, pid } = context;
+  return readStderr(stream, context.service.stderrRate, {
+    line: (text, truncated) =>
+      log.log('info', 'stderr', {
+        pid,
+        line: text,
+        ...(truncated === 0 ? {} : { truncated }),
+      }),
+    dropped: (bytes, total) => log.log('warn', 'stderr-dropped', { pid, bytes, total }),
+  });
+}
+
+function reportFailure(log: EventLog, peer: Peer, outcome: HandlerOutcome): void {
+  if (outcome.kind !== 'spawn-failed') return;
+  log.log('error', 'spawn-failed', {
+    peer: formatPeer(peer),
+    code: outcome.error.code,
+    error: outcome.error.message,
+  });
+}
