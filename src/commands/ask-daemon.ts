@@ -1,6 +1,7 @@
 import { sendControlRequest } from '../control/client.js';
 import { resolveControlPath } from '../control/paths.js';
-import type { ControlErrorCode, ControlRequest } from '../control/protocol.js';
+import type { CommandRequest, ControlCommand, ControlErrorCode } from '../control/protocol.js';
+import type { ControlReplies } from '../daemon/control-requests.js';
 import { ExitCode, FatalError, type ExitCodeValue } from '../model/errors.js';
 
 /** The option every command that talks to the daemon takes. */
@@ -11,13 +12,6 @@ export interface ControlArgs {
 
 /** Where a command writes what it has to say (stdout in main). */
 export type Out = (text: string) => void;
-
-/** A request as a command builds it: the id is added here. */
-export type RequestBody = ControlRequest extends infer R
-  ? R extends ControlRequest
-    ? Omit<R, 'id'>
-    : never
-  : never;
 
 /** Waits for as long as a reply may take when there is no bound (a drain without timeout). */
 export const noDeadlineMs = 2 ** 31 - 1;
@@ -35,15 +29,16 @@ const exitCodes: Record<ControlErrorCode, ExitCodeValue> = {
 };
 
 /**
- * Sends one request to the daemon and returns the reply's result. Throws FatalError: 102 when
- * the daemon cannot be reached or refuses this user, 100 for an unknown service or instance,
- * 111 when the daemon could not do it, 101 for what can only be a bug.
+ * Sends one request to the daemon and returns the reply's result, typed for its command.
+ * Throws FatalError: 102 when the daemon cannot be reached or refuses this user, 100 for an
+ * unknown service or instance, 111 when the daemon could not do it, 101 for what can only be
+ * a bug.
  */
-export async function askDaemon(
+export async function askDaemon<C extends ControlCommand>(
   args: ControlArgs,
-  body: RequestBody,
+  body: CommandRequest<C>,
   timeoutMs: number,
-): Promise<unknown> {
+): Promise<ControlReplies[C]> {
   const path = resolveControlPath({
     isRoot: process.getuid?.() === 0,
     env: process.env,
@@ -51,9 +46,9 @@ export async function askDaemon(
     uid: process.getuid?.() ?? 0,
   });
   if (!path.ok) throw new FatalError(path.message, ExitCode.permanent);
-  const request = { ...body, id: 1 } as ControlRequest;
-  const reply = await sendControlRequest(path.path, request, { timeoutMs });
-  if (reply.ok) return reply.result;
+  const reply = await sendControlRequest(path.path, { ...body, id: 1 }, { timeoutMs });
+  // the daemon answers each command with that command's reply (daemon/control-requests.ts)
+  if (reply.ok) return reply.result as ControlReplies[C];
   const { code, message } = reply.error;
   const text = code === 'forbidden' || code === 'busy' ? `${path.path}: ${message}` : message;
   throw new FatalError(text, exitCodes[code] ?? ExitCode.bug);

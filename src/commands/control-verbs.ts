@@ -1,6 +1,6 @@
 import { constants } from 'node:os';
 import { maxTimeoutSec } from '../control/protocol.js';
-import type { DrainResult, KillResult, StartResult, StopResult } from '../daemon/lifecycle.js';
+import type { ControlReplies } from '../daemon/control-requests.js';
 import { ExitCode, FatalError } from '../model/errors.js';
 import { askDaemon, noDeadlineMs, type ControlArgs, type Out } from './ask-daemon.js';
 
@@ -8,48 +8,39 @@ export interface ServiceArgs extends ControlArgs {
   readonly service: string;
 }
 
+/** The commands that take one service and nothing else. */
+export type ServiceCommand = 'stop' | 'start' | 'quiesce';
+
 /** Stop, start and quiesce wait for handlers to end: up to the daemon's kill grace, and more. */
 const lifecycleTimeoutMs = 300000;
 
 const plural = (n: number, word: string): string => `${n} ${word}${n === 1 ? '' : 's'}`;
 
-/** `stop SERVICE`: close its listeners, end its handlers; it stays stopped until `start`. */
-export async function runStop(args: ServiceArgs, out: Out): Promise<number> {
-  const r = (await askDaemon(
-    args,
-    { cmd: 'stop', service: args.service },
-    lifecycleTimeoutMs,
-  )) as StopResult;
-  out(`stopped ${r.service}: ended ${plural(r.ended, 'handler')}${forced(r.forced)}\n`);
-  return ExitCode.ok;
-}
-
-/** `start SERVICE`: bind its addresses again and serve. */
-export async function runStart(args: ServiceArgs, out: Out): Promise<number> {
-  const r = (await askDaemon(
-    args,
-    { cmd: 'start', service: args.service },
-    lifecycleTimeoutMs,
-  )) as StartResult;
-  const where = r.listeners.join(' ');
-  out(
-    r.wasRunning
+/** What each service command prints of the daemon's reply. */
+const describeReply: { readonly [C in ServiceCommand]: (r: ControlReplies[C]) => string } = {
+  stop: (r) => `stopped ${r.service}: ended ${plural(r.ended, 'handler')}${forced(r.forced)}\n`,
+  start: (r) => {
+    const where = r.listeners.join(' ');
+    return r.wasRunning
       ? `${r.service} is already ${r.state}: ${where}\n`
-      : `started ${r.service}: ${where}\n`,
-  );
-  return ExitCode.ok;
-}
-
-/** `quiesce SERVICE`: end its running handlers, keep listening. */
-export async function runQuiesce(args: ServiceArgs, out: Out): Promise<number> {
-  const r = (await askDaemon(
-    args,
-    { cmd: 'quiesce', service: args.service },
-    lifecycleTimeoutMs,
-  )) as StopResult;
-  out(
+      : `started ${r.service}: ${where}\n`;
+  },
+  quiesce: (r) =>
     `quiesced ${r.service}: ended ${plural(r.ended, 'handler')}${forced(r.forced)}; ${r.state}\n`,
-  );
+};
+
+/**
+ * `stop SERVICE`: close its listeners, end its handlers; it stays stopped until `start`.
+ * `start SERVICE`: bind its addresses again and serve.
+ * `quiesce SERVICE`: end its running handlers, keep listening.
+ */
+export async function runServiceCommand<C extends ServiceCommand>(
+  cmd: C,
+  args: ServiceArgs,
+  out: Out,
+): Promise<number> {
+  const reply = await askDaemon(args, { cmd, service: args.service }, lifecycleTimeoutMs);
+  out(describeReply[cmd](reply));
   return ExitCode.ok;
 }
 
@@ -67,7 +58,7 @@ export async function runDrain(args: DrainArgs, out: Out): Promise<number> {
       ? { cmd: 'drain' as const, service: args.service }
       : { cmd: 'drain' as const, service: args.service, timeoutSec: timeout };
   const wait = timeout === undefined ? noDeadlineMs : timeout * 1000 + lifecycleTimeoutMs;
-  const r = (await askDaemon(args, body, wait)) as DrainResult;
+  const r = await askDaemon(args, body, wait);
   const ended = r.ended === 0 ? '' : `, ${r.ended} ended at the timeout`;
   out(`drained ${r.service}: ${plural(r.finished, 'handler')} finished${ended}; ${r.state}\n`);
   return ExitCode.ok;
@@ -89,7 +80,7 @@ export async function runKill(args: KillArgs, out: Out): Promise<number> {
     instance === null
       ? { cmd: 'kill' as const, service, signal }
       : { cmd: 'kill' as const, service, instance, signal };
-  const r = (await askDaemon(args, body, 10000)) as KillResult;
+  const r = await askDaemon(args, body, 10000);
   if (r.signalled.length === 0) out(`${r.service}: no running handlers\n`);
   for (const s of r.signalled)
     out(`${r.signal} sent to ${r.service}@${s.instance} (pid ${s.pid})\n`);

@@ -1,4 +1,3 @@
-import type { ReloadOutcome } from '../daemon/apply-reload.js';
 import { ExitCode, FatalError } from '../model/errors.js';
 import { askDaemon, type ControlArgs, type Out } from './ask-daemon.js';
 
@@ -11,7 +10,7 @@ const reloadTimeoutMs = 300000;
  * be bound (before the switch: nothing changed; after it: the service runs without it).
  */
 export async function runReload(args: ControlArgs, out: Out): Promise<number> {
-  const outcome = (await askDaemon(args, { cmd: 'reload' }, reloadTimeoutMs)) as ReloadOutcome;
+  const outcome = await askDaemon(args, { cmd: 'reload' }, reloadTimeoutMs);
   if (!outcome.applied) {
     const n = outcome.problems.length;
     const what =

@@ -11,11 +11,11 @@ const statusTimeoutMs = 10000;
 
 /** `status [SERVICE] [--json]`: every service (or one) with its listeners, counters and connections. */
 export async function runStatus(args: StatusArgs, out: Out): Promise<number> {
-  const status = (await askDaemon(
+  const status = await askDaemon(
     args,
     args.service === undefined ? { cmd: 'status' } : { cmd: 'status', service: args.service },
     statusTimeoutMs,
-  )) as DaemonStatus;
+  );
   out(args.json ? `${JSON.stringify(status, null, 2)}\n` : formatStatus(status));
   return ExitCode.ok;
 }

@@ -10,10 +10,7 @@ const upgradeTimeoutMs = 90000;
  * one serves. Exit 0; 111 when the hand-over failed (the old process goes on serving).
  */
 export async function runUpgrade(args: ControlArgs, out: Out): Promise<number> {
-  const r = (await askDaemon(args, { cmd: 'upgrade' }, upgradeTimeoutMs)) as {
-    pid: number;
-    handlers: number;
-  };
+  const r = await askDaemon(args, { cmd: 'upgrade' }, upgradeTimeoutMs);
   const n = r.handlers;
   out(`handed over to pid ${r.pid}; ${n} running handler${n === 1 ? '' : 's'} left running\n`);
   return ExitCode.ok;

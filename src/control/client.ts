@@ -1,6 +1,12 @@
 import { connect } from 'node:net';
 import { ExitCode, FatalError, describeSystemError } from '../model/errors.js';
-import { parseReply, type ControlReply, type ControlRequest } from './protocol.js';
+import {
+  parseReply,
+  type ControlCommand,
+  type ControlReply,
+  type ControlRequestOf,
+  type RequestId,
+} from './protocol.js';
 
 export interface SendOptions {
   /** From the connect attempt to the end of the reply line. */
@@ -13,9 +19,9 @@ export interface SendOptions {
  * line). Throws FatalError: exit 102 when the daemon cannot be reached or does not answer,
  * 101 when its answer is not a reply.
  */
-export function sendControlRequest(
+export function sendControlRequest<C extends ControlCommand>(
   path: string,
-  request: ControlRequest,
+  request: ControlRequestOf<C>,
   options: SendOptions,
 ): Promise<ControlReply> {
   return new Promise((resolve, reject) => {
@@ -40,7 +46,7 @@ export function sendControlRequest(
     socket.on('data', (chunk: Buffer) => {
       const end = chunk.indexOf(10);
       parts.push(end === -1 ? chunk : chunk.subarray(0, end));
-      if (end !== -1) settle(readReply(Buffer.concat(parts).toString('utf8'), request, path));
+      if (end !== -1) settle(readReply(Buffer.concat(parts).toString('utf8'), request.id, path));
     });
     socket.once('error', (error) => {
       const reason = describeSystemError(error);
@@ -56,9 +62,9 @@ export function sendControlRequest(
   });
 }
 
-function readReply(line: string, request: ControlRequest, path: string): ControlReply | FatalError {
+function readReply(line: string, id: RequestId, path: string): ControlReply | FatalError {
   const reply = parseReply(line);
-  if (reply === null || (reply.id !== null && reply.id !== request.id)) {
+  if (reply === null || (reply.id !== null && reply.id !== id)) {
     return new FatalError(`malformed reply from the daemon at ${path}`, ExitCode.bug);
   }
   return reply;

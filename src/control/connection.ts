@@ -1,8 +1,8 @@
 import type { Socket } from 'node:net';
+import { cleanText } from '../log/clean.js';
 import type { ControlConnections } from './connection-table.js';
 import {
   ControlError,
-  cleanText,
   formatReply,
   parseRequest,
   type ControlErrorBody,

@@ -1,5 +1,6 @@
 import { Ajv, type ErrorObject } from 'ajv';
 import { constants } from 'node:os';
+import { cleanText } from '../log/clean.js';
 
 /** Every command the control channel understands, in the order the CLI documents them. */
 export const controlCommands = [
@@ -17,26 +18,40 @@ export type ControlCommand = (typeof controlCommands)[number];
 /** Chosen by the client; echoed in the reply. A non-negative safe integer. */
 export type RequestId = number;
 
-export type ControlRequest =
-  | { readonly id: RequestId; readonly cmd: 'status'; readonly service?: string }
-  | { readonly id: RequestId; readonly cmd: 'stop' | 'start' | 'quiesce'; readonly service: string }
-  | {
-      readonly id: RequestId;
-      readonly cmd: 'drain';
-      readonly service: string;
-      /** Seconds to wait for running instances before they are terminated; absent: no deadline. */
-      readonly timeoutSec?: number;
-    }
-  | {
-      readonly id: RequestId;
-      readonly cmd: 'kill';
-      readonly service: string;
-      /** A connection instance id; absent: every running instance of the service. */
-      readonly instance?: string;
-      /** Absent: the daemon's default (SIGTERM). */
-      readonly signal?: NodeJS.Signals;
-    }
-  | { readonly id: RequestId; readonly cmd: 'reload' | 'upgrade' };
+/** What each command's request carries besides its `id` and `cmd`. */
+export interface ControlRequestFields {
+  readonly status: { readonly service?: string };
+  readonly stop: { readonly service: string };
+  readonly start: { readonly service: string };
+  readonly quiesce: { readonly service: string };
+  readonly drain: {
+    readonly service: string;
+    /** Seconds to wait for running instances before they are terminated; absent: no deadline. */
+    readonly timeoutSec?: number;
+  };
+  readonly kill: {
+    readonly service: string;
+    /** A connection instance id; absent: every running instance of the service. */
+    readonly instance?: string;
+    /** Absent: the daemon's default (SIGTERM). */
+    readonly signal?: NodeJS.Signals;
+  };
+  readonly reload: Readonly<Record<never, never>>;
+  readonly upgrade: Readonly<Record<never, never>>;
+}
+
+/** One command's request as a client builds it: everything but the id. */
+export type CommandRequest<C extends ControlCommand> = {
+  readonly cmd: C;
+} & ControlRequestFields[C];
+
+/** One command's request line. */
+export type ControlRequestOf<C extends ControlCommand> = {
+  readonly id: RequestId;
+} & CommandRequest<C>;
+
+/** A request line, one variant per command. */
+export type ControlRequest = { [C in ControlCommand]: ControlRequestOf<C> }[ControlCommand];
 
 export type ControlErrorCode =
   | 'bad-request'
@@ -75,6 +90,8 @@ export class ControlError extends Error {
 }
 
 export const maxTimeoutSec = 2147483;
+/** How much of a peer's unknown field name or command a refusal repeats. */
+const maxEchoed = 64;
 const signalNames = Object.keys(constants.signals).sort();
 const id = { type: 'integer', minimum: 0, maximum: Number.MAX_SAFE_INTEGER };
 const name = { type: 'string', minLength: 1, maxLength: 255, pattern: '^[!-~]+$' };
@@ -155,11 +172,11 @@ function describeSchemaError(error: ErrorObject, value: unknown): string {
       return `/${String(error.params.missingProperty)}: required` + forCmd(' by', error, cmd);
     case 'additionalProperties':
       return (
-        `/${cleanText(String(error.params.additionalProperty))}: not allowed` +
+        `/${cleanText(String(error.params.additionalProperty), maxEchoed)}: not allowed` +
         forCmd(' for', error, cmd)
       );
     case 'discriminator':
-      return `/cmd: unknown command ${cleanText(JSON.stringify(cmd))} (expected ${controlCommands.join(', ')})`;
+      return `/cmd: unknown command ${cleanText(JSON.stringify(cmd), maxEchoed)} (expected ${controlCommands.join(', ')})`;
     case 'enum':
       return `${where}: must be a signal name such as "SIGTERM"`;
     case 'pattern':
@@ -175,17 +192,6 @@ function describeSchemaError(error: ErrorObject, value: unknown): string {
 
 function forCmd(word: string, error: ErrorObject, cmd: unknown): string {
   return error.schemaPath.startsWith('#/oneOf/') ? `${word} "${String(cmd)}"` : '';
-}
-
-/** Makes peer-controlled text safe for a message or a log line: printable ASCII, bounded. */
-export function cleanText(text: string, max = 64): string {
-  const escaped = text.replace(/[^ -~]/gu, (c) => {
-    const point = c.codePointAt(0) ?? 0;
-    return point > 0xffff
-      ? `\\u{${point.toString(16)}}`
-      : `\\u${point.toString(16).padStart(4, '0')}`;
-  });
-  return escaped.length > max ? `${escaped.slice(0, max)}...` : escaped;
 }
 
 /** Serialises a reply as one line, newline included. */

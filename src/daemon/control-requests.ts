@@ -1,5 +1,10 @@
-import { ControlError, type ControlRequest } from '../control/protocol.js';
-import { reloadDaemon } from './apply-reload.js';
+import {
+  ControlError,
+  type CommandRequest,
+  type ControlCommand,
+  type ControlRequest,
+} from '../control/protocol.js';
+import { reloadDaemon, type ReloadOutcome } from './apply-reload.js';
 import type { Daemon } from './daemon.js';
 import type { HandOverOutcome } from './handover.js';
 import {
@@ -8,7 +13,38 @@ import {
   quiesceService,
   startService,
   stopService,
+  type DrainResult,
+  type KillResult,
+  type StartResult,
+  type StopResult,
 } from './lifecycle.js';
+import type { DaemonStatus } from './state.js';
+
+/** The daemon's answer to `upgrade` once the new process serves. */
+export interface UpgradeResult {
+  readonly pid: number;
+  /** Running handlers the new process took over. */
+  readonly handlers: number;
+}
+
+/** What the daemon answers to each command: the `result` of its `ok` reply. */
+export interface ControlReplies {
+  readonly status: DaemonStatus;
+  readonly stop: StopResult;
+  readonly start: StartResult;
+  readonly quiesce: StopResult;
+  readonly drain: DrainResult;
+  readonly kill: KillResult;
+  readonly reload: ReloadOutcome;
+  readonly upgrade: UpgradeResult;
+}
+
+/** One command's request, answered with that command's reply (or a ControlError). */
+type ControlHandlers = {
+  readonly [C in ControlCommand]: (
+    request: CommandRequest<C>,
+  ) => ControlReplies[C] | Promise<ControlReplies[C]>;
+};
 
 export interface ControlActions {
   /** Hands over to a new process; on success this process exits right after the reply. */
@@ -19,28 +55,27 @@ export interface ControlActions {
 export function createControlHandler(
   daemon: Daemon,
   actions: ControlActions,
-): (request: ControlRequest) => Promise<unknown> {
-  return async (request) => {
-    switch (request.cmd) {
-      case 'status':
-        return daemon.status(request.service);
-      case 'stop':
-        return stopService(daemon, request.service);
-      case 'start':
-        return startService(daemon, request.service);
-      case 'quiesce':
-        return quiesceService(daemon, request.service);
-      case 'drain':
-        return drainService(daemon, request.service, request.timeoutSec);
-      case 'kill':
-        return killHandlers(daemon, request.service, request.instance, request.signal ?? 'SIGTERM');
-      case 'reload':
-        return reloadDaemon(daemon);
-      case 'upgrade': {
-        const outcome = await actions.upgrade();
-        if (!outcome.ok) throw new ControlError('failed', outcome.message);
-        return { pid: outcome.pid, handlers: outcome.handlers };
-      }
-    }
+): (request: ControlRequest) => Promise<ControlReplies[ControlCommand]> {
+  const handlers: ControlHandlers = {
+    status: (r) => daemon.status(r.service),
+    stop: (r) => stopService(daemon, r.service),
+    start: (r) => startService(daemon, r.service),
+    quiesce: (r) => quiesceService(daemon, r.service),
+    drain: (r) => drainService(daemon, r.service, r.timeoutSec),
+    kill: (r) => killHandlers(daemon, r.service, r.instance, r.signal ?? 'SIGTERM'),
+    reload: () => reloadDaemon(daemon),
+    upgrade: async () => {
+      const outcome = await actions.upgrade();
+      if (!outcome.ok) throw new ControlError('failed', outcome.message);
+      return { pid: outcome.pid, handlers: outcome.handlers };
+    },
   };
+  return async (request) => answer(handlers, request);
+}
+
+function answer<C extends ControlCommand>(
+  handlers: ControlHandlers,
+  request: CommandRequest<C>,
+): ControlReplies[C] | Promise<ControlReplies[C]> {
+  return handlers[request.cmd](request);
 }

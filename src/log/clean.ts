@@ -1,6 +1,7 @@
 /**
- * Makes peer- or handler-controlled text safe for one log line: control characters (C0, DEL,
- * C1) become `\xNN`, and text over `max` characters is cut with a count of what was dropped.
+ * The one cleaner for text a peer or a handler controls, before it goes into a log line or a
+ * control reply: control characters (C0, DEL, C1) become `\xNN`, and text over `max`
+ * characters is cut with a count of what was dropped.
  */
 export function cleanText(text: string, max = 1024): string {
   const cut = text.length > max ? text.slice(0, max) : text;

@@ -1,5 +1,5 @@
 // The yargs options that several commands share.
-import { spawnerChoices, type SpawnerChoice } from '../spawn/select-spawner.js';
+import { spawnerChoices, type SpawnerChoice } from '../../spawn/select-spawner.js';
 
 export const configDir = {
   type: 'string',

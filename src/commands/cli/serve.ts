@@ -1,0 +1,64 @@
+import { logLevels, type LogLevel } from '../../log/events.js';
+import { logFormats, type LogFormat } from '../../log/logger.js';
+import { defaultRecordRate } from '../../log/record-limiter.js';
+import { checkServeFlags } from '../serve-flags.js';
+import { defineCommand } from './define.js';
+import { configDir, control, spawner } from './options.js';
+
+const defaultLogFormat: LogFormat = 'json';
+const defaultLogLevel: LogLevel = 'info';
+
+/** `socketeer serve`: the daemon in the foreground. */
+export const serveCommand = defineCommand({
+  command: 'serve',
+  describe: 'run the daemon in the foreground',
+  builder: (y) =>
+    y.options({
+      'config-dir': configDir,
+      spawner,
+      'log-format': {
+        choices: logFormats,
+        default: defaultLogFormat,
+        describe: 'log records as JSON lines or text',
+      },
+      'log-level': {
+        choices: logLevels,
+        default: defaultLogLevel,
+        describe: 'lowest level logged',
+      },
+      'kill-grace': {
+        type: 'number',
+        default: 5,
+        describe: 'seconds between SIGTERM and SIGKILL when ending handlers',
+      },
+      'max-connections': {
+        type: 'number',
+        describe: 'most handlers running at once across every service (default: no cap)',
+      },
+      'log-rate': {
+        type: 'number',
+        default: defaultRecordRate.perSecond,
+        describe: 'refuse and other records a peer can repeat: per second, per service and reason',
+      },
+      'log-burst': {
+        type: 'number',
+        default: defaultRecordRate.burst,
+        describe: 'refuse and other records a peer can repeat: written back to back',
+      },
+      control,
+    }),
+  run: async (args) => {
+    checkServeFlags(args);
+    const { runServe } = await import('../serve.js');
+    return runServe({
+      configDir: args.configDir,
+      logFormat: args.logFormat,
+      logLevel: args.logLevel,
+      spawner: args.spawner,
+      killGrace: args.killGrace,
+      maxConnections: args.maxConnections,
+      logRecords: { perSecond: args.logRate, burst: args.logBurst },
+      control: args.control,
+    });
+  },
+});
