@@ -4,8 +4,10 @@
       "target_name": "socketeer_native",
       "sources": [
         "native/accept.c",
-        "native/addon.c",
         "native/accounts.c",
+        "native/addon-state.c",
+        "native/addon.c",
+        "native/address.c",
         "native/arena.c",
         "native/cgroup.c",
         "native/child.c",
@@ -15,9 +17,12 @@
         "native/names.c",
         "native/orphans.c",
         "native/peer.c",
-        "native/spawn.c",
         "native/spawn-options.c",
-        "native/unix-bind.c"
+        "native/spawn.c",
+        "native/unix-bind.c",
+        "native/unix-failure.c",
+        "native/unix-private.c",
+        "native/unix-walk.c"
       ],
       "defines": ["NAPI_VERSION=8", "_GNU_SOURCE"],
       "cflags_c": ["-std=gnu11", "-Wall", "-Wextra", "-Wno-unused-parameter", "-fvisibility=hidden"],

@@ -14,24 +14,26 @@
  * reserve (fds.c) is whole, so the fds of its handler are there when it is spawned; while
  * the reserve cannot be refilled, that counts as an EMFILE of accept.
  *
- * acceptStart(fd, options, onConnection, onError) duplicates `fd` (the caller closes its own copy when it
- * likes) and returns the duplicate, owned by the watch; acceptStop(thatFd) ends the watch and
- * closes it (call it once: the number may name a later watch afterwards). Environment teardown
- * stops every watch still running.
+ * acceptStart(fd, options, onConnection, onError) duplicates `fd` (the caller closes its own
+ * copy when it likes) and returns the duplicate, owned by the watch; acceptStop(thatFd) ends the
+ * watch and closes it (call it once: the number may name a later watch afterwards). Environment
+ * teardown (addon.c) stops every watch still running: stop_accept_watches.
  */
-#include "socketeer.h"
+#include "accept.h"
 
-#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <net/if.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
-#include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
+#include <uv.h>
+
+#include "addon-state.h"
+#include "address.h"
+#include "fds.h"
+#include "names.h"
 
 #define ACCEPT_ARGS 5
 #define ACCEPT_BATCH 64 /* connections per wake-up; level-triggered polling brings the rest */
@@ -69,8 +71,7 @@ static void on_accept_handle_closed(uv_handle_t *handle) {
   struct addon_state *state = w->state;
   if (--w->handles_open > 0) return;
   free(w);
-  state->closing--;
-  if (state->tearing_down) stop_exit_watches(state);
+  addon_state_handle_closed(state);
 }
 
 /* The refs, the async context and the handles: once no wake-up is using them. */
@@ -80,7 +81,7 @@ static void release_accept(struct accept_watch *w) {
   napi_delete_reference(env, w->on_error);
   napi_delete_reference(env, w->resource);
   napi_async_destroy(env, w->async_context);
-  w->state->closing++;
+  addon_state_handle_closing(w->state);
   uv_close((uv_handle_t *)&w->poll, on_accept_handle_closed);
   uv_close((uv_handle_t *)&w->pause, on_accept_handle_closed);
 }
@@ -97,40 +98,9 @@ static void close_accept(struct accept_watch *w) {
   else release_accept(w);
 }
 
+/* Teardown: every watch still running. */
 void stop_accept_watches(struct addon_state *state) {
   while (state->accepts != NULL) close_accept(state->accepts);
-}
-
-/* "1.2.3.4" or "::1" ("fe80::1%eth0" for a link-local address), and the port. */
-static void put_address(napi_env env, const struct sockaddr_storage *ss, napi_value *address,
-                        napi_value *port) {
-  char text[INET6_ADDRSTRLEN + IF_NAMESIZE + 1];
-  unsigned number = 0;
-  if (ss->ss_family == AF_INET) {
-    const struct sockaddr_in *in = (const struct sockaddr_in *)ss;
-    inet_ntop(AF_INET, &in->sin_addr, text, sizeof text);
-    number = ntohs(in->sin_port);
-  } else if (ss->ss_family == AF_INET6) {
-    const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)ss;
-    inet_ntop(AF_INET6, &in6->sin6_addr, text, INET6_ADDRSTRLEN);
-    if (IN6_IS_ADDR_LINKLOCAL(&in6->sin6_addr) && in6->sin6_scope_id != 0) {
-      /* as Node shows it: the interface's name, else its index */
-      char name[IF_NAMESIZE];
-      size_t used = strlen(text);
-      if (if_indextoname(in6->sin6_scope_id, name) != NULL) {
-        snprintf(text + used, sizeof text - used, "%%%s", name);
-      } else {
-        snprintf(text + used, sizeof text - used, "%%%u", (unsigned)in6->sin6_scope_id);
-      }
-    }
-    number = ntohs(in6->sin6_port);
-  } else {
-    napi_get_null(env, address);
-    napi_get_null(env, port);
-    return;
-  }
-  napi_create_string_latin1(env, text, NAPI_AUTO_LENGTH, address);
-  napi_create_uint32(env, number, port);
 }
 
 /* 1: a connection, 0: none waiting, -1: an error to report (errno set). */
@@ -259,11 +229,6 @@ napi_value js_accept_stop(napi_env env, napi_callback_info info) {
   return result;
 }
 
-static napi_value throw_errno(napi_env env, int err, const char *syscall) {
-  napi_throw(env, make_system_error(env, err, syscall));
-  return NULL;
-}
-
 napi_value js_accept_start(napi_env env, napi_callback_info info) {
   struct addon_state *state;
   size_t argc = 4;
@@ -278,7 +243,7 @@ napi_value js_accept_start(napi_env env, napi_callback_info info) {
                           "acceptStart(fd, options, onConnection, onError)");
     return NULL;
   }
-  if ((w = calloc(1, sizeof *w)) == NULL) return throw_errno(env, ENOMEM, "acceptStart");
+  if ((w = calloc(1, sizeof *w)) == NULL) return throw_system_error(env, ENOMEM, "acceptStart");
   w->state = state;
   w->is_tcp = get_flag(env, args[1], "tcp");
   w->no_delay = w->is_tcp && get_flag(env, args[1], "noDelay");
@@ -286,12 +251,12 @@ napi_value js_accept_start(napi_env env, napi_callback_info info) {
   w->local_ends = w->is_tcp && get_flag(env, args[1], "localEnds");
   if ((w->fd = fcntl(fd, F_DUPFD_CLOEXEC, 3)) < 0) {
     free(w);
-    return throw_errno(env, errno, "fcntl");
+    return throw_system_error(env, errno, "fcntl");
   }
   if ((rc = uv_poll_init(state->loop, &w->poll, w->fd)) != 0) {
     close(w->fd);
     free(w);
-    return throw_errno(env, -rc, "uv_poll_init");
+    return throw_system_error(env, -rc, "uv_poll_init");
   }
   uv_timer_init(state->loop, &w->pause); /* a pause keeps the loop alive, as the poll does */
   w->poll.data = w->pause.data = w;
@@ -307,7 +272,7 @@ napi_value js_accept_start(napi_env env, napi_callback_info info) {
   state->accepts = w;
   if ((rc = uv_poll_start(&w->poll, UV_READABLE, on_listener_readable)) != 0) {
     close_accept(w);
-    return throw_errno(env, -rc, "uv_poll_start");
+    return throw_system_error(env, -rc, "uv_poll_start");
   }
   napi_create_int32(env, w->fd, &result);
   return result;

@@ -3,13 +3,15 @@
  * (getpwnam_r and friends, so config resolution needs no `getent`), and a user's group list.
  * NSS calls are synchronous: they are meant for config resolution, not the connection path.
  */
-#include "socketeer.h"
+#include "accounts.h"
 
 #include <errno.h>
 #include <grp.h>
 #include <pwd.h>
 #include <stdlib.h>
 #include <sys/socket.h>
+
+#include "names.h"
 
 #define MAX_NSS_BUFFER (1 << 20)
 
@@ -23,11 +25,6 @@ static void set_string(napi_env env, napi_value obj, const char *key, const char
   napi_value v;
   napi_create_string_utf8(env, value != NULL ? value : "", NAPI_AUTO_LENGTH, &v);
   napi_set_named_property(env, obj, key, v);
-}
-
-static napi_value throw_system_error(napi_env env, int err, const char *syscall) {
-  napi_throw(env, make_system_error(env, err, syscall));
-  return NULL;
 }
 
 /* A JS number that is a valid id (not the reserved (uid_t)-1). */

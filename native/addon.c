@@ -6,8 +6,8 @@
  * or no_new_privs, and Node cannot read SO_PEERCRED. This addon does all of it.
  *
  * Exports (typed in src/spawn/native-addon.ts):
- *   spawn(options, onExit)      launch.c, child.c, arena.c, spawn.c, spawn-options.c,
- *                               exit-watch.c
+ *   spawn(options, onExit)      spawn.c: spawn-options.c, arena.c, launch.c (child.c),
+ *                               exit-watch.c (orphans.c at teardown)
  *   debugCounters()             spawn.c: { mode, liveArenas, cachedArenas }
  *   peerCredentials(fd)         accounts.c: { pid, uid, gid } of a Unix socket's peer
  *   groupList(userName, gid)    accounts.c: getgrouplist, primary gid included
@@ -15,11 +15,13 @@
  *   lookupGroup(nameOrId)       accounts.c: { gid, name } | null
  *   acceptStart(fd, options, onAccepted), acceptStop(fd)
  *                               accept.c: accept4 on a listening socket, connections to JS
+ *                               (address.c)
  *   closeOnExecFrom(fd)         fds.c: inherited fds reach no handler
  *   peerGone(fd), sendFds(socket, fds, timeoutMs), receiveFds(socket, count, timeoutMs)
  *                               peer.c: queued connections whose peer left; passing them on
  *   unixBind, unixBindAbstract, unixRemove, unixRetune, unixPending
- *                               unix-bind.c: the safe Unix bind (no path a user can swap)
+ *                               unix-bind.c: the safe Unix bind (no path a user can swap;
+ *                               unix-walk.c, unix-private.c, unix-failure.c)
  *   setChildSubreaper(), reapPid(pid)
  *                               cgroup.c: the fallback tracking of a handler's descendants
  *
@@ -47,6 +49,19 @@
  * is a session leader) is race-free until onExit has run. A watched child keeps the event loop
  * alive, as a child_process child does.
  *
+ * One header per concern, each .c including only what it uses. Calls go down this list (and
+ * left to right within a line), never up:
+ *   addon.c                                      the exports; the env's teardown
+ *   spawn.c accept.c peer.c accounts.c cgroup.c unix-bind.c       the JS functions
+ *   exit-watch.c orphans.c                       a child's exit; the reaper left at teardown
+ *   launch.c child.c                             clone; the child until its execve
+ *   addon-state.c arena.c spawn-options.c fds.c address.c         the state, memory, fds
+ *   unix-private.c unix-walk.c unix-failure.c    the parts of the safe Unix bind
+ *   names.c                                      errno and signal names, the error objects
+ * At the env's teardown addon.c stops each concern's watches (stop_accept_watches,
+ * stop_exit_watches); the state is freed once the last of their uv handles has closed
+ * (addon-state.c, which each watch tells of its closes).
+ *
  * The addon is linked with -z nodelete: Node unloads an addon when the last worker using it
  * ends, and the thread that reaps a worker's orphaned children runs this code. And with -z now:
  * no lazy symbol binding may ever run in a child (it writes the thread's TLS).
@@ -57,26 +72,27 @@
  * built, socketeer uses its portable spawner. native/bench-spawn.mjs measures it against
  * child_process.spawn.
  */
-#include "socketeer.h"
+#include "addon-state.h"
 
-#include <stdlib.h>
-#include <string.h>
+#include "accept.h"
+#include "accounts.h"
+#include "cgroup.h"
+#include "exit-watch.h"
+#include "fds.h"
+#include "peer.h"
+#include "spawn.h"
+#include "unix-bind.h"
 
-/* SOCKETEER_NATIVE_VFORK=1, read once per process at the first load. */
-static int read_vfork_option(void) {
-  static int use_vfork = -1;
-  if (use_vfork < 0) {
-    const char *value = getenv("SOCKETEER_NATIVE_VFORK");
-    use_vfork = value != NULL && strcmp(value, "1") == 0;
-  }
-  return use_vfork;
-}
-
+/*
+ * The env's teardown (process exit, or a worker ending): each concern stops its watches, then
+ * the state ends, now or once the last of their handles has closed (addon-state.c).
+ */
 static void on_env_teardown(napi_async_cleanup_hook_handle handle, void *data) {
   struct addon_state *state = data;
   (void)handle;
   stop_accept_watches(state);
   stop_exit_watches(state);
+  addon_state_end(state);
 }
 
 static int export_function(napi_env env, napi_value exports, const char *name,
@@ -86,26 +102,9 @@ static int export_function(napi_env env, napi_value exports, const char *name,
   return napi_set_named_property(env, exports, name, value) == napi_ok ? 0 : -1;
 }
 
-/* peer.c */
-napi_value js_peer_gone(napi_env env, napi_callback_info info);
-napi_value js_send_fds(napi_env env, napi_callback_info info);
-napi_value js_receive_fds(napi_env env, napi_callback_info info);
-
 static napi_value init(napi_env env, napi_value exports) {
-  struct addon_state *state = calloc(1, sizeof *state);
-  if (state == NULL) {
-    napi_throw_error(env, "ENOMEM", "socketeer_native: out of memory");
-    return NULL;
-  }
-  state->env = env;
-  state->use_vfork = read_vfork_option();
-  state->devnull_fd = -1;
-  if (napi_get_uv_event_loop(env, &state->loop) != napi_ok ||
-      napi_add_async_cleanup_hook(env, on_env_teardown, state, &state->cleanup) != napi_ok) {
-    free(state);
-    napi_throw_error(env, NULL, "socketeer_native: cannot attach to the event loop");
-    return NULL;
-  }
+  struct addon_state *state = addon_state_new(env, on_env_teardown);
+  if (state == NULL) return NULL;
   if (export_function(env, exports, "spawn", js_spawn, state) != 0 ||
       export_function(env, exports, "debugCounters", js_debug_counters, state) != 0 ||
       export_function(env, exports, "peerCredentials", js_peer_credentials, state) != 0 ||

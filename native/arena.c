@@ -9,11 +9,13 @@
  * report stays until the exit watch has read the report. Freed arenas are kept for reuse (no
  * mmap, no page faults, no munmap with its TLB shootdown per spawn), up to ARENA_CACHE_MAX.
  */
-#include "socketeer.h"
+#include "arena.h"
 
 #include <stdlib.h>
 #include <sys/mman.h>
 #include <unistd.h>
+
+#include "addon-state.h"
 
 /* The child uses 136 bytes of stack (glibc's clone trampoline included; measured by painting). */
 #define ARENA_STACK (8 * 1024)
@@ -130,11 +132,8 @@ void arena_drop_cache(struct addon_state *state) {
   state->cached_arenas = 0;
 }
 
-/* The name of the rlimit a failed setrlimit step was setting, or NULL. */
-const char *report_resource(const struct arena *arena) {
-  int i = arena->report.rlimit_index;
-  if (arena->report.step != STEP_SETRLIMIT || i < 0 || (size_t)i >= arena->plan.nrlimits) {
-    return NULL;
-  }
-  return arena->plan.rlimits[i].name;
+/* An orphan's arena, from the reaper thread once its child is reaped (orphans.c). */
+void arena_unmap(struct arena *arena) {
+  pool_free(&arena->pool);
+  munmap(arena->base, arena->size);
 }

@@ -13,17 +13,19 @@
  *                        waits on "any child", so Node's and the exit watches' children keep
  *                        their exit statuses.
  */
-#include "socketeer.h"
+#include "cgroup.h"
 
 #include <errno.h>
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
 
+#include "names.h"
+
 napi_value js_set_child_subreaper(napi_env env, napi_callback_info info) {
   (void)info;
   if (prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0) {
-    napi_throw(env, make_system_error(env, errno, "prctl"));
+    return throw_system_error(env, errno, "prctl");
   }
   return NULL;
 }

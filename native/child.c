@@ -13,13 +13,17 @@
  *   disposition is reset to SIG_DFL before they are unblocked just before execve.
  * Its stack use is 136 bytes (measured by painting the stack); the arena gives it 8 KiB.
  */
-#include "socketeer.h"
+#include "child.h"
 
 #include <fcntl.h>
 #include <linux/futex.h>
 #include <signal.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/syscall.h>
+
+#include "arena.h"
+#include "close-range.h"
 
 /* A raw system call: the result, or -errno. Never touches errno. */
 #if defined(__x86_64__)

@@ -6,7 +6,7 @@
  * waits on "any child", so Node's own child_process children keep their exit statuses; each
  * pidfd is closed once its child is reaped, and the child's arena freed if still pending.
  */
-#include "socketeer.h"
+#include "exit-watch.h"
 
 #include <errno.h>
 #include <signal.h>
@@ -14,6 +14,13 @@
 #include <string.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#include <uv.h>
+
+#include "addon-state.h"
+#include "arena.h"
+#include "launch.h"
+#include "names.h"
+#include "orphans.h"
 
 #ifndef P_PIDFD
 #define P_PIDFD 3
@@ -40,8 +47,7 @@ static void on_watch_closed(uv_handle_t *handle) {
   struct exit_watch *w = handle->data;
   struct addon_state *state = w->state;
   free(w);
-  state->closing--;
-  if (state->tearing_down) stop_exit_watches(state);
+  addon_state_handle_closed(state);
 }
 
 /* Stops polling, closes the pidfd and frees the watch once libuv lets go of the handle. */
@@ -52,7 +58,7 @@ static void close_watch(struct exit_watch *w) {
   unlink_watch(w);
   napi_delete_reference(env, w->callback);
   napi_async_destroy(env, w->async_context);
-  w->state->closing++;
+  addon_state_handle_closing(w->state);
   uv_close((uv_handle_t *)&w->poll, on_watch_closed);
 }
 
@@ -94,14 +100,9 @@ static void call_back(struct exit_watch *w, int error, const siginfo_t *info,
 
 /* The child is gone: its failure report (if any) is final and its arena free to reuse. */
 static void take_arena(struct exit_watch *w, struct launch_result *failure) {
-  struct arena *arena = w->arena;
-  if (arena == NULL) return;
-  if (arena->report.step != STEP_NONE) {
-    failure->error = arena->report.error;
-    failure->step = child_step_names[arena->report.step];
-    failure->resource = report_resource(arena);
-  }
-  arena_release(w->state, arena);
+  if (w->arena == NULL) return;
+  read_child_report(w->arena, failure);
+  arena_release(w->state, w->arena);
 }
 
 static void on_pidfd_readable(uv_poll_t *handle, int status, int events) {
@@ -186,18 +187,10 @@ static void hand_over_children(struct addon_state *state) {
 }
 
 /*
- * Environment teardown (process exit or a worker ending): stop watching, and leave children
- * still running to a reaper thread (at process exit they are simply orphaned to init).
- * Once the last handle is closed, tell Node the async cleanup is done and free the state.
+ * Teardown (process exit, or a worker ending): children still running go to a reaper thread
+ * (at process exit they are simply orphaned to init), and every watch is closed.
  */
 void stop_exit_watches(struct addon_state *state) {
-  if (!state->tearing_down) hand_over_children(state);
-  state->tearing_down = 1;
+  hand_over_children(state);
   while (state->watches != NULL) close_watch(state->watches);
-  if (state->closing > 0) return;
-  napi_remove_async_cleanup_hook(state->cleanup);
-  arena_drop_cache(state);
-  if (state->devnull_fd >= 0) close(state->devnull_fd);
-  fd_reserve_release(state);
-  free(state);
 }

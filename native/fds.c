@@ -14,13 +14,16 @@
  * reserve and tries once more; the accept loop takes no connection until the reserve is whole
  * again. FD_RESERVE covers one launch: the stderr pipe (2) and the pidfd (1).
  */
-#include "socketeer.h"
+#include "fds.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
 #include <unistd.h>
+
+#include "addon-state.h"
+#include "close-range.h"
 
 napi_value js_close_on_exec_from(napi_env env, napi_callback_info info) {
   size_t argc = 1;

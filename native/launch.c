@@ -26,16 +26,22 @@
  * All signals are blocked in the parent around clone, so the child starts with them blocked and
  * no handler of the daemon's can run in it on the shared memory.
  */
-#include "socketeer.h"
+#include "launch.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/futex.h>
 #include <sched.h>
 #include <signal.h>
+#include <stddef.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
+
+#include "addon-state.h"
+#include "arena.h"
+#include "child.h"
+#include "fds.h"
 
 #ifndef CLONE_PIDFD
 #define CLONE_PIDFD 0x00001000
@@ -49,6 +55,27 @@ void reap_child(int pidfd) {
   siginfo_t info;
   while (waitid((idtype_t)P_PIDFD, (id_t)pidfd, &info, WEXITED) != 0 && errno == EINTR) {
   }
+}
+
+/* The name of the rlimit a failed setrlimit step was setting, or NULL. */
+static const char *report_resource(const struct arena *arena) {
+  int i = arena->report.rlimit_index;
+  if (arena->report.step != STEP_SETRLIMIT || i < 0 || (size_t)i >= arena->plan.nrlimits) {
+    return NULL;
+  }
+  return arena->plan.rlimits[i].name;
+}
+
+/*
+ * The failed step a child left in its arena, once it is gone: 1 with r's error, step and
+ * resource set, 0 (r untouched) when it reported none.
+ */
+int read_child_report(const struct arena *arena, struct launch_result *r) {
+  if (arena->report.step == STEP_NONE) return 0;
+  r->error = arena->report.error;
+  r->step = child_step_names[arena->report.step];
+  r->resource = report_resource(arena);
+  return 1;
 }
 
 static int fail_before_clone(struct launch_result *r, int error, const char *step) {
@@ -72,13 +99,10 @@ static int open_stderr_target(struct addon_state *state, const struct launch_pla
 
 /* vfork mode: the child has exec'd or exited by now; a failed one is reaped here. */
 static int check_vfork_child(struct arena *a, int pidfd, int stderr_fd, struct launch_result *r) {
-  if (a->report.step == STEP_NONE) return 0;
+  if (!read_child_report(a, r)) return 0;
   reap_child(pidfd);
   close(pidfd);
   if (stderr_fd >= 0) close(stderr_fd);
-  r->error = a->report.error;
-  r->step = child_step_names[a->report.step];
-  r->resource = report_resource(a);
   return -1;
 }
 

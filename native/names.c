@@ -1,8 +1,9 @@
 /*
- * errno and signal numbers to the names Node uses (ENOENT, SIGTERM), and Node-style system
- * errors (err.code, err.errno negative, err.syscall) for the functions that throw.
+ * errno and signal numbers to the names Node uses (ENOENT, SIGTERM), Node-style system errors
+ * (err.code, err.errno negative, err.syscall) for the functions that throw, and the plain
+ * { errno, syscall, message, resource? } of a failed spawn step (spawn() and its onExit).
  */
-#include "socketeer.h"
+#include "names.h"
 
 #include <errno.h>
 #include <signal.h>
@@ -76,4 +77,27 @@ napi_value make_system_error(napi_env env, int err, const char *syscall) {
   napi_create_string_utf8(env, syscall, NAPI_AUTO_LENGTH, &call);
   napi_set_named_property(env, error, "syscall", call);
   return error;
+}
+
+napi_value throw_system_error(napi_env env, int err, const char *syscall) {
+  napi_throw(env, make_system_error(env, err, syscall));
+  return NULL;
+}
+
+static void set_string(napi_env env, napi_value obj, const char *key, const char *value) {
+  napi_value v;
+  napi_create_string_utf8(env, value, NAPI_AUTO_LENGTH, &v);
+  napi_set_named_property(env, obj, key, v);
+}
+
+napi_value make_spawn_failure(napi_env env, int error, const char *step, const char *resource) {
+  napi_value result;
+  char text[128];
+  describe_errno(error, text, sizeof text);
+  napi_create_object(env, &result);
+  set_string(env, result, "errno", errno_name(error));
+  set_string(env, result, "syscall", step);
+  set_string(env, result, "message", text);
+  if (resource != NULL) set_string(env, result, "resource", resource);
+  return result;
 }

@@ -3,14 +3,16 @@
  * exit): a detached thread with every signal blocked waits for each child in turn, closes its
  * pidfd and unmaps its arena if it still had one (the child may have been running on it).
  */
-#include "socketeer.h"
+#include "orphans.h"
 
 #include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdlib.h>
-#include <sys/mman.h>
 #include <unistd.h>
+
+#include "arena.h"
+#include "launch.h"
 
 static void *reap_orphans(void *arg) {
   struct orphans *orphans = arg;
@@ -20,7 +22,7 @@ static void *reap_orphans(void *arg) {
     if (flags >= 0) fcntl(fd, F_SETFL, flags & ~O_NONBLOCK); /* libuv made it non-blocking */
     reap_child(fd);
     close(fd);
-    if (arena != NULL) pool_free(&arena->pool), munmap(arena->base, arena->size);
+    if (arena != NULL) arena_unmap(arena);
   }
   free(orphans);
   return NULL;

@@ -17,7 +17,7 @@
  * on a failure the fds received so far are closed and a system error is thrown (ETIMEDOUT once
  * timeoutMs has passed, EPROTO for a message without fds, ECONNRESET at EOF).
  */
-#include "socketeer.h"
+#include "peer.h"
 
 #include <errno.h>
 #include <poll.h>
@@ -28,12 +28,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#define FDS_PER_MESSAGE 253
+#include "names.h"
 
-static napi_value throw_error(napi_env env, int err, const char *syscall) {
-  napi_throw(env, make_system_error(env, err, syscall));
-  return NULL;
-}
+#define FDS_PER_MESSAGE 253
 
 static int64_t now_ms(void) {
   struct timespec ts;
@@ -69,8 +66,8 @@ napi_value js_peer_gone(napi_env env, napi_callback_info info) {
   p.fd = fd;
   p.events = POLLIN | POLLRDHUP;
   p.revents = 0;
-  if (poll(&p, 1, 0) < 0) return throw_error(env, errno, "poll");
-  if (p.revents & POLLNVAL) return throw_error(env, EBADF, "poll");
+  if (poll(&p, 1, 0) < 0) return throw_system_error(env, errno, "poll");
+  if (p.revents & POLLNVAL) return throw_system_error(env, EBADF, "poll");
   if (p.revents & (POLLHUP | POLLERR)) {
     gone = 1;
   } else if (p.revents & POLLRDHUP) {
@@ -154,7 +151,9 @@ napi_value js_send_fds(napi_env env, napi_callback_info info) {
       }
       fds[count] = fd;
     }
-    if (send_batch(sock, fds, count, deadline) != 0) return throw_error(env, errno, "sendmsg");
+    if (send_batch(sock, fds, count, deadline) != 0) {
+      return throw_system_error(env, errno, "sendmsg");
+    }
     done += (uint32_t)count;
   }
   return NULL;
@@ -215,13 +214,13 @@ napi_value js_receive_fds(napi_env env, napi_callback_info info) {
     return NULL;
   }
   fds = malloc(sizeof(int) * (count > 0 ? count : 1));
-  if (fds == NULL) return throw_error(env, ENOMEM, "malloc");
+  if (fds == NULL) return throw_system_error(env, ENOMEM, "malloc");
   while (have < count) {
     if (receive_batch(sock, fds, &have, count, deadline) != 0) {
       int err = errno;
       for (uint32_t i = 0; i < have; i++) close(fds[i]);
       free(fds);
-      return throw_error(env, err, "recvmsg");
+      return throw_system_error(env, err, "recvmsg");
     }
   }
   napi_create_array_with_length(env, count, &result);

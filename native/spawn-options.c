@@ -3,7 +3,7 @@
  * before the clone. Malformed options throw a TypeError (a bug in the caller). The memory comes
  * from the spawn's arena (calloc beyond it), which the child reads until it has exec'd.
  */
-#include "socketeer.h"
+#include "spawn-options.h"
 
 #include <stdio.h>
 #include <stdlib.h>

@@ -6,11 +6,18 @@
  * null, or the child's failed step in the same shape (the child then exited with 127).
  * debugCounters(): { mode, liveArenas, cachedArenas } for tests and the bench.
  */
-#include "socketeer.h"
+#include "spawn.h"
 
 #include <errno.h>
 #include <signal.h>
 #include <unistd.h>
+
+#include "addon-state.h"
+#include "arena.h"
+#include "exit-watch.h"
+#include "launch.h"
+#include "names.h"
+#include "spawn-options.h"
 
 static void set_int(napi_env env, napi_value obj, const char *key, int value) {
   napi_value v;
@@ -22,18 +29,6 @@ static void set_string(napi_env env, napi_value obj, const char *key, const char
   napi_value v;
   napi_create_string_utf8(env, value, NAPI_AUTO_LENGTH, &v);
   napi_set_named_property(env, obj, key, v);
-}
-
-napi_value make_spawn_failure(napi_env env, int error, const char *step, const char *resource) {
-  napi_value result;
-  char text[128];
-  describe_errno(error, text, sizeof text);
-  napi_create_object(env, &result);
-  set_string(env, result, "errno", errno_name(error));
-  set_string(env, result, "syscall", step);
-  set_string(env, result, "message", text);
-  if (resource != NULL) set_string(env, result, "resource", resource);
-  return result;
 }
 
 static napi_value make_success(napi_env env, const struct launch_result *r) {

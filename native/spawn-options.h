@@ -1,0 +1,58 @@
+/*
+ * spawn-options.c: the options of spawn() made into a launch_plan, everything the child does
+ * between clone and execve, computed in the parent beforehand.
+ */
+#ifndef SOCKETEER_SPAWN_OPTIONS_H
+#define SOCKETEER_SPAWN_OPTIONS_H
+
+#include <node_api.h>
+#include <stddef.h>
+#include <sys/resource.h>
+#include <sys/types.h>
+
+enum stderr_mode { STDERR_PIPE, STDERR_SOCKET, STDERR_NULL };
+
+struct rlimit_setting {
+  int resource;
+  const char *name; /* a static string: still valid once the arena is gone */
+  struct rlimit limit;
+};
+
+struct launch_plan {
+  const char *file;
+  char **argv;
+  char **envp;
+  const char *cwd;        /* NULL: the daemon's (or "/" when chrooted) */
+  const char *chroot_dir; /* NULL: none */
+  int has_uid;
+  uid_t uid;
+  int has_gid;
+  gid_t gid;
+  int set_groups; /* 1: setgroups(ngroups, groups), ngroups may be 0 (clear) */
+  size_t ngroups;
+  gid_t *groups;
+  int has_umask;
+  mode_t umask_value;
+  int has_nice;
+  int nice_value;
+  size_t nrlimits;
+  struct rlimit_setting *rlimits;
+  int no_new_privs;
+  int socket_fd;
+  enum stderr_mode stderr_mode;
+  int wait_for_session; /* parent only: return once the child leads its session (launch.c) */
+  int cgroup_fd; /* -1: none; else the child writes "0" to it (a cgroup.procs: joins that cgroup) */
+};
+
+/* The options' memory, taken from the arena, else calloc'd (kept in items). */
+struct pool {
+  char *next, *end;
+  void *items[8];
+  size_t count;
+};
+
+int read_spawn_options(napi_env env, napi_value options, struct pool *pool,
+                       struct launch_plan *plan);
+void pool_free(struct pool *pool);
+
+#endif
