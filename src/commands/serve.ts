@@ -5,7 +5,7 @@ import { startControlServer, type ControlLogger, type ControlServer } from '../c
 import { reloadDaemon } from '../daemon/apply-reload.js';
 import { createControlHandler } from '../daemon/control-requests.js';
 import { Daemon } from '../daemon/daemon.js';
-import { handOver, type HandOverOutcome } from '../daemon/handover.js';
+import { handOver, type HandOverOutcome } from '../handover/upgrade.js';
 import { notifySystemd } from '../handover/sd-notify.js';
 import { installSignalHandlers } from '../daemon/signals.js';
 import {
@@ -19,6 +19,7 @@ import type { EventLog, LogEvent, LogFields, LogLevel } from '../log/events.js';
 import { createLogger, type DaemonLog, type LogFormat } from '../log/logger.js';
 import { defaultRecordRate } from '../log/record-limiter.js';
 import type { BucketRate } from '../limits/settings.js';
+import { createAcceptBackend } from '../listen/accept-backend.js';
 import { loadNativeAddon } from '../spawn/native-addon.js';
 import {
   logProcessTracking,
@@ -82,8 +83,7 @@ export async function runServe(args: ServeArgs): Promise<number> {
     spawner: tracking.wrap(selected.spawner),
     log,
     killGraceMs: args.killGrace * 1000,
-    peerCredentials: selected.peerCredentials,
-    nativeAccept: selected.nativeAccept,
+    accept: createAcceptBackend(selected),
     maxConnections: args.maxConnections ?? null,
   });
   const serving = new Serving(daemon, controlPath, log, tracking);
@@ -151,14 +151,14 @@ class Serving {
 
   private async bindControl(): Promise<void> {
     const { daemon } = this;
-    const peerCredentials = daemon.options.peerCredentials;
+    const accept = daemon.options.accept;
     this.control = await startControlServer({
       path: this.controlPath,
       handle: createControlHandler(daemon, { upgrade: () => this.upgrade() }),
       log: controlLogger(daemon.log),
       peerUid: (socket: Socket) => {
         const fd = handleFd(socket);
-        return fd === null ? null : (peerCredentials(fd)?.uid ?? null);
+        return fd === null ? null : (accept.peerCredentials(fd)?.uid ?? null);
       },
     });
   }

@@ -68,7 +68,7 @@ function refuse(
 /** Plans, and binds the addresses that collide with nothing; on a failure undoes and says why. */
 async function prepare(daemon: Daemon, config: Config): Promise<Prepared | string[]> {
   const owners = new Map<CurrentListener, { runner: ServiceRunner; listener: BoundListener }>();
-  for (const runner of daemon.runners.values()) {
+  for (const runner of daemon.services.all()) {
     runner.boundListeners.forEach((listener, index) => {
       const { address, socket } = listener;
       const key = { service: runner.spec.name, index, address, socket };
@@ -76,12 +76,10 @@ async function prepare(daemon: Daemon, config: Config): Promise<Prepared | strin
     });
   }
   const next = config.services.filter((s) => !s.disabled);
-  const unbound = new Set(
-    [...daemon.states].filter(([, s]) => s === 'stopped' || s === 'draining').map(([n]) => n),
-  );
-  const current = [...daemon.runners.values()].map((r) => r.spec);
+  const unbound = new Set(daemon.services.unbound());
+  const current = daemon.services.all().map((r) => r.spec);
   const plan = planReload({ current, listeners: [...owners.keys()], next, unbound });
-  const runners = new Map(next.map((s) => [s.name, daemon.runners.get(s.name)]));
+  const runners = new Map(next.map((s) => [s.name, daemon.services.get(s.name)]));
   for (const spec of next)
     runners.set(spec.name, runners.get(spec.name) ?? daemon.createRunner(spec));
   const bound: BoundListener[] = [];
@@ -126,22 +124,20 @@ async function commit(
 /** New definitions in, removed services out; returns the removed services' runners. */
 function switchDefinitions(daemon: Daemon, { plan, config, runners }: Prepared): ServiceRunner[] {
   const retired = plan.removed.flatMap((name) => {
-    const runner = daemon.runners.get(name);
+    const runner = daemon.services.get(name);
     return runner === undefined ? [] : [runner];
   });
   for (const spec of config.services.filter((s) => !s.disabled)) {
     const runner = runners.get(spec.name);
     if (runner === undefined) continue;
     runner.replaceSpec(spec);
-    daemon.runners.set(spec.name, runner);
-    if (!daemon.states.has(spec.name)) daemon.states.set(spec.name, 'running');
+    if (daemon.services.get(spec.name) === undefined) daemon.services.add(runner, 'running');
   }
   for (const runner of retired) {
-    daemon.runners.delete(runner.spec.name);
-    daemon.states.delete(runner.spec.name);
+    daemon.services.remove(runner.spec.name);
     runner.closeQueue();
   }
-  daemon.config = config;
+  daemon.useConfig(config);
   return retired;
 }
 

@@ -6,7 +6,7 @@ import {
 } from '../control/protocol.js';
 import { reloadDaemon, type ReloadOutcome } from './apply-reload.js';
 import type { Daemon } from './daemon.js';
-import type { HandOverOutcome } from './handover.js';
+import type { HandOverOutcome } from '../handover/upgrade.js';
 import {
   drainService,
   killHandlers,
@@ -62,7 +62,7 @@ export function createControlHandler(
     start: (r) => startService(daemon, r.service),
     quiesce: (r) => quiesceService(daemon, r.service),
     drain: (r) => drainService(daemon, r.service, r.timeoutSec),
-    kill: (r) => killHandlers(daemon, r.service, r.instance, r.signal ?? 'SIGTERM'),
+    kill: (r) => killHandlers(daemon, { ...r, signal: r.signal ?? 'SIGTERM' }),
     reload: () => reloadDaemon(daemon),
     upgrade: async () => {
       const outcome = await actions.upgrade();

@@ -1,25 +1,25 @@
-import type { PeerCredentials } from '../model/peer.js';
 import type { Config, ServiceSpec } from '../config/types.js';
 import { ControlError } from '../control/protocol.js';
 import { formatListenAddress } from '../config/listen-address.js';
 import type { EventLog } from '../log/events.js';
 import type { Spawner } from '../model/spawn.js';
 import type { CarriedService } from '../handover/handover-channel.js';
+import type { HandoverHost } from '../handover/host.js';
 import { assignInheritedFds, type InheritedFd } from '../handover/inherited-fds.js';
-import { dropInheritedFd, restoreCarried, serveInheritedFds } from './inherit.js';
-import type { AcceptAddon } from '../listen/native-accept.js';
+import { dropInheritedFd, restoreCarried, serveInheritedFds } from '../handover/inherit.js';
+import type { AcceptBackend } from '../listen/accept-backend.js';
 import { ServiceRunner } from './service-runner.js';
+import { ServiceTable } from './service-table.js';
 import { createSharedLimits, type SharedLimits } from '../connection/shared-limits.js';
-import { describeService, type DaemonStatus, type ServiceState } from './state.js';
+import { describeService, type DaemonStatus } from './state.js';
 
 export interface DaemonOptions {
   readonly config: Config;
   readonly spawner: Spawner;
   readonly log: EventLog;
   readonly killGraceMs: number;
-  readonly peerCredentials: (fd: number) => PeerCredentials | null;
-  /** Accept in the native addon instead of net.Server (with the native spawner); default null. */
-  readonly nativeAccept?: AcceptAddon | null;
+  /** How listeners accept and Unix peers' credentials are read (made once at start). */
+  readonly accept: AcceptBackend;
   /** The daemon-wide cap on running handlers (`--max-connections`); null: none. */
   readonly maxConnections?: number | null;
   readonly now?: () => number;
@@ -38,19 +38,16 @@ export interface StartOptions {
 }
 
 /** The running daemon: one ServiceRunner and one lifecycle state per enabled service. */
-export class Daemon {
-  readonly runners = new Map<string, ServiceRunner>();
-  readonly states = new Map<string, ServiceState>();
+export class Daemon implements HandoverHost {
+  /** The services, their runners and lifecycle states (changed by lifecycle verbs and reloads). */
+  readonly services = new ServiceTable();
   readonly options: DaemonOptions;
   readonly shared: SharedLimits;
   readonly now: () => number;
   readonly startedAt: number;
-  /** The configuration now running (replaced by a reload). */
-  config: Config;
-  /** Set once shutdown or a hand-over begins: no lifecycle request is taken after that. */
-  isClosing = false;
-  /** Set once a hand-over succeeded: the handlers are the new process's concern now. */
-  hasHandedOver = false;
+  private running: Config;
+  private closing = false;
+  private handedOver = false;
   /** `service conn` of handlers started by the process this one took over from. */
   private readonly inherited = new Set<string>();
   private stopping: Promise<void> | null = null;
@@ -58,7 +55,7 @@ export class Daemon {
 
   constructor(options: DaemonOptions) {
     this.options = options;
-    this.config = options.config;
+    this.running = options.config;
     this.now = options.now ?? Date.now;
     this.startedAt = this.now();
     this.shared = createSharedLimits({ globalMax: options.maxConnections ?? null });
@@ -68,29 +65,47 @@ export class Daemon {
     return this.options.log;
   }
 
+  /** The configuration now running (replaced by a reload, `useConfig`). */
+  get config(): Config {
+    return this.running;
+  }
+
+  /** A reload switched to `config` (its services are in the table already). */
+  useConfig(config: Config): void {
+    this.running = config;
+  }
+
+  /** Set once shutdown or a hand-over begins: no lifecycle request is taken after that. */
+  get isClosing(): boolean {
+    return this.closing;
+  }
+
+  /** Set once a hand-over succeeded: the handlers are the new process's concern now. */
+  get hasHandedOver(): boolean {
+    return this.handedOver;
+  }
+
+  markHandedOver(): void {
+    this.closing = true;
+    this.handedOver = true;
+  }
+
   /** Binds (or adopts) every enabled service's addresses; all or nothing. `name=address` pairs. */
   async start(options: StartOptions = {}): Promise<string[]> {
     const enabled = this.config.services.filter((s) => !s.disabled);
     if (enabled.length === 0) this.log.log('warn', 'no-services', { dir: this.config.dir });
     const assignment = assignInheritedFds(enabled, options.fds ?? []);
-    for (const { fd, name, reason } of assignment.unused)
-      dropInheritedFd(this.log, fd, name, reason);
+    for (const unused of assignment.unused) dropInheritedFd(this.log, unused);
     try {
       for (const spec of enabled) {
         const fds = assignment.byService.get(spec.name) ?? new Map<number, number>();
         await this.startService(spec, fds, options.stopped?.has(spec.name) === true);
       }
       const carried = options.takeOver === undefined ? null : await options.takeOver();
-      if (carried !== null) {
-        restoreCarried(this.runners, carried, (service, handler) => {
-          const key = `${service} ${handler.conn}`;
-          this.inherited.add(key);
-          void handler.outcome.then(() => this.inherited.delete(key));
-        });
-      }
+      if (carried !== null) this.restore(carried);
       for (const [name, fds] of assignment.byService) {
-        const runner = this.runners.get(name);
-        if (runner !== undefined && this.states.get(name) !== 'stopped')
+        const runner = this.services.get(name);
+        if (runner !== undefined && this.services.stateOf(name) !== 'stopped')
           await serveInheritedFds(runner, fds, this.log);
       }
     } catch (error) {
@@ -107,13 +122,22 @@ export class Daemon {
     isStopped: boolean,
   ): Promise<void> {
     const runner = this.createRunner(spec);
-    this.runners.set(spec.name, runner);
-    this.states.set(spec.name, isStopped ? 'stopped' : 'running');
+    this.services.add(runner, isStopped ? 'stopped' : 'running');
     for (const [index, address] of spec.listen.entries()) {
       const fd = fds.get(index);
-      if (isStopped && fd !== undefined) dropInheritedFd(this.log, fd, spec.name, 'stopped');
+      if (isStopped && fd !== undefined)
+        dropInheritedFd(this.log, { fd, name: spec.name, reason: 'stopped' });
       else if (!isStopped && fd === undefined) await runner.addListener(address);
     }
+  }
+
+  /** What the process this one took over from carried: counters, handlers, queued connections. */
+  private restore(carried: Readonly<Record<string, CarriedService>>): void {
+    restoreCarried(this.services.all(), carried, (service, handler) => {
+      const key = `${service} ${handler.conn}`;
+      this.inherited.add(key);
+      void handler.outcome.then(() => this.inherited.delete(key));
+    });
   }
 
   createRunner(spec: ServiceSpec): ServiceRunner {
@@ -121,15 +145,14 @@ export class Daemon {
       spawner: this.options.spawner,
       log: this.log,
       now: this.now,
-      peerCredentials: this.options.peerCredentials,
-      nativeAccept: this.options.nativeAccept ?? null,
+      accept: this.options.accept,
       shared: this.shared,
     });
   }
 
   /** `name=address` for every bound listener, in each service's `listen` order. */
   listenerPairs(): string[] {
-    return [...this.runners.values()].flatMap((runner) => {
+    return this.services.all().flatMap((runner) => {
       const order = runner.spec.listen.map(formatListenAddress);
       return [...runner.boundListeners]
         .sort(
@@ -143,7 +166,7 @@ export class Daemon {
 
   /** The runner of an enabled service, or a ControlError naming what is wrong. */
   runnerOf(name: string): ServiceRunner {
-    const runner = this.runners.get(name);
+    const runner = this.services.get(name);
     if (runner !== undefined) return runner;
     const disabled = this.config.services.some((s) => s.name === name && s.disabled);
     throw new ControlError(
@@ -152,10 +175,18 @@ export class Daemon {
     );
   }
 
+  listServices(): readonly ServiceRunner[] {
+    return this.services.all();
+  }
+
+  unboundServices(): readonly string[] {
+    return this.services.unbound();
+  }
+
   /** Runs `fn` after every earlier exclusive operation (those that bind or close listeners). */
   exclusive<T>(fn: () => Promise<T>): Promise<T> {
     const run = this.lock.then(() => {
-      if (this.isClosing) throw new ControlError('failed', 'the daemon is shutting down');
+      if (this.closing) throw new ControlError('failed', 'the daemon is shutting down');
       return fn();
     });
     this.lock = run.catch(() => undefined);
@@ -169,7 +200,7 @@ export class Daemon {
   /** The whole state, as `status --json` shows it and SIGUSR1 logs it. */
   status(only?: string): DaemonStatus {
     const now = this.now();
-    const runners = only === undefined ? [...this.runners.values()] : [this.runnerOf(only)];
+    const runners = only === undefined ? this.services.all() : [this.runnerOf(only)];
     return {
       pid: process.pid,
       startedAt: new Date(this.startedAt).toISOString(),
@@ -181,7 +212,7 @@ export class Daemon {
           return describeService(
             {
               name,
-              state: this.states.get(name) ?? 'stopped',
+              state: this.services.stateOf(name),
               listeners: this.listenerPairs()
                 .filter((p) => p.startsWith(`${name}=`))
                 .map((p) => p.slice(name.length + 1)),
@@ -204,24 +235,21 @@ export class Daemon {
   }
 
   get activeHandlers(): number {
-    let n = 0;
-    for (const runner of this.runners.values()) n += runner.handlers.size;
-    return n;
+    return this.services.activeHandlers;
   }
 
   private async doShutdown(signal: string): Promise<void> {
     await this.lock;
-    this.isClosing = true;
-    if (this.hasHandedOver) return;
+    this.closing = true;
+    if (this.handedOver) return;
     this.log.log('info', 'shutdown', { signal, handlers: this.activeHandlers });
-    for (const runner of this.runners.values()) runner.closeQueue();
+    const runners = this.services.all();
+    for (const runner of runners) runner.closeQueue();
     await this.closeAll();
-    await Promise.all(
-      [...this.runners.values()].map((r) => r.terminateAll(this.options.killGraceMs)),
-    );
+    await Promise.all(runners.map((r) => r.terminateAll(this.options.killGraceMs)));
   }
 
   private async closeAll(): Promise<void> {
-    await Promise.all([...this.runners.values()].map((r) => r.closeListeners()));
+    await Promise.all(this.services.all().map((r) => r.closeListeners()));
   }
 }

@@ -18,21 +18,10 @@ export type StopResult = {
  * across reloads, until `start`.
  */
 export async function stopService(daemon: Daemon, name: string): Promise<StopResult> {
-  const runner = daemon.runnerOf(name);
-  await daemon.exclusive(async () => {
-    daemon.states.set(name, 'stopped');
-    runner.closeQueue();
-    await runner.closeListeners();
-  });
-  const handlers = [...runner.handlers.values()];
+  const handlers = await closeService(daemon, name, 'stop');
   daemon.log.log('info', 'stop', { service: name, by: 'stop', handlers: handlers.length });
-  const forced = await terminateHandlers(handlers, daemon.options.killGraceMs);
-  return {
-    service: name,
-    state: stateOf(daemon, name),
-    ended: handlers.length,
-    forced: forced.length,
-  };
+  const counts = await endHandlers(daemon, handlers);
+  return { service: name, state: daemon.services.stateOf(name), ...counts };
 }
 
 export type StartResult = {
@@ -46,7 +35,7 @@ export type StartResult = {
 export async function startService(daemon: Daemon, name: string): Promise<StartResult> {
   const runner = daemon.runnerOf(name);
   return daemon.exclusive(async () => {
-    const wasRunning = isListening(stateOf(daemon, name));
+    const wasRunning = daemon.services.next(name, 'start') === null;
     if (!wasRunning) {
       runner.closeQueue();
       await runner.closeListeners(); // a drain in progress has closed them already
@@ -56,20 +45,17 @@ export async function startService(daemon: Daemon, name: string): Promise<StartR
         await runner.closeListeners();
         throw new ControlError('failed', error instanceof Error ? error.message : String(error));
       }
-      daemon.states.set(name, 'running');
+      daemon.services.apply(name, 'start');
       daemon.log.log('info', 'start', { service: name, addresses: runner.boundAddresses });
     }
     return {
       service: name,
-      state: stateOf(daemon, name),
+      state: daemon.services.stateOf(name),
       wasRunning,
       listeners: runner.boundAddresses,
     };
   });
 }
-
-/** Quiesces in flight per service: the state goes back to running when the last one is done. */
-const quiescing = new WeakMap<Daemon, Map<string, number>>();
 
 /**
  * `quiesce`: end the handlers running now (SIGTERM, SIGKILL after the grace) and keep
@@ -78,21 +64,38 @@ const quiescing = new WeakMap<Daemon, Map<string, number>>();
 export async function quiesceService(daemon: Daemon, name: string): Promise<StopResult> {
   const runner = daemon.runnerOf(name);
   const handlers = [...runner.handlers.values()];
-  const counts = quiescing.get(daemon) ?? new Map<string, number>();
-  quiescing.set(daemon, counts);
-  counts.set(name, (counts.get(name) ?? 0) + 1);
-  if (stateOf(daemon, name) === 'running') daemon.states.set(name, 'quiesced');
+  daemon.services.beginQuiesce(name);
   daemon.log.log('info', 'quiesce', { service: name, handlers: handlers.length });
+  const counts = await endHandlers(daemon, handlers);
+  daemon.services.endQuiesce(name);
+  return { service: name, state: daemon.services.stateOf(name), ...counts };
+}
+
+/**
+ * `stop` and `drain` begin alike: the state moves on by `event`, the queue and the listeners
+ * close (after every earlier bind or close). The handlers running then.
+ */
+async function closeService(
+  daemon: Daemon,
+  name: string,
+  event: 'stop' | 'drain',
+): Promise<RunningHandler[]> {
+  const runner = daemon.runnerOf(name);
+  await daemon.exclusive(async () => {
+    daemon.services.apply(name, event);
+    runner.closeQueue();
+    await runner.closeListeners();
+  });
+  return [...runner.handlers.values()];
+}
+
+/** Ends `handlers` (SIGTERM, SIGKILL after the grace): how many, and how many needed SIGKILL. */
+async function endHandlers(
+  daemon: Daemon,
+  handlers: readonly RunningHandler[],
+): Promise<{ ended: number; forced: number }> {
   const forced = await terminateHandlers(handlers, daemon.options.killGraceMs);
-  const left = (counts.get(name) ?? 1) - 1;
-  counts.set(name, left);
-  if (left === 0 && stateOf(daemon, name) === 'quiesced') daemon.states.set(name, 'running');
-  return {
-    service: name,
-    state: stateOf(daemon, name),
-    ended: handlers.length,
-    forced: forced.length,
-  };
+  return { ended: handlers.length, forced: forced.length };
 }
 
 export type DrainResult = {
@@ -112,13 +115,7 @@ export async function drainService(
   name: string,
   timeoutSec: number | undefined,
 ): Promise<DrainResult> {
-  const runner = daemon.runnerOf(name);
-  await daemon.exclusive(async () => {
-    if (stateOf(daemon, name) !== 'stopped') daemon.states.set(name, 'draining');
-    runner.closeQueue();
-    await runner.closeListeners();
-  });
-  const handlers = [...runner.handlers.values()];
+  const handlers = await closeService(daemon, name, 'drain');
   daemon.log.log('info', 'drain', {
     service: name,
     handlers: handlers.length,
@@ -126,13 +123,11 @@ export async function drainService(
   });
   const left = await waitForEnd(handlers, timeoutSec);
   await terminateHandlers(left, daemon.options.killGraceMs);
-  if (stateOf(daemon, name) === 'draining') {
-    daemon.states.set(name, 'stopped');
+  if (daemon.services.apply(name, 'drain-done') !== null)
     daemon.log.log('info', 'stop', { service: name, by: 'drain', handlers: left.length });
-  }
   return {
     service: name,
-    state: stateOf(daemon, name),
+    state: daemon.services.stateOf(name),
     finished: handlers.length - left.length,
     ended: left.length,
   };
@@ -161,16 +156,20 @@ export type KillResult = {
   readonly signalled: readonly { readonly instance: string; readonly pid: number }[];
 };
 
+/** Which handlers `kill` signals, and with what. */
+export interface KillTarget {
+  readonly service: string;
+  /** A connection instance id; absent: every running instance of the service. */
+  readonly instance?: string | undefined;
+  readonly signal: NodeJS.Signals;
+}
+
 /**
  * `kill`: send `signal` to one handler's tree (its process group, and its cgroup or descendants),
  * or to every handler's of the service.
  */
-export function killHandlers(
-  daemon: Daemon,
-  name: string,
-  instance: string | undefined,
-  signal: NodeJS.Signals,
-): KillResult {
+export function killHandlers(daemon: Daemon, target: KillTarget): KillResult {
+  const { service: name, instance, signal } = target;
   const runner = daemon.runnerOf(name);
   const handler = instance === undefined ? undefined : runner.handlers.get(instance);
   if (instance !== undefined && handler === undefined)
@@ -186,12 +185,4 @@ export function killHandlers(
     pids: signalled.map((s) => s.pid),
   });
   return { service: name, signal, signalled };
-}
-
-function stateOf(daemon: Daemon, name: string): ServiceState {
-  return daemon.states.get(name) ?? 'stopped';
-}
-
-function isListening(state: ServiceState): boolean {
-  return state === 'running' || state === 'quiesced';
 }

@@ -98,9 +98,9 @@ function matchKept(input: ReloadInput): {
     if (input.unbound.has(spec.name)) continue;
     for (const address of spec.listen) {
       const free = input.listeners.filter((l) => !taken.has(l) && l.service === spec.name);
-      const kept = free.find((l) => isSameListener(l.address, l.socket, address, spec.socket));
-      const retuned =
-        kept ?? free.find((l) => isRetunable(l.address, l.socket, address, spec.socket));
+      const want = { address, socket: spec.socket };
+      const kept = free.find((l) => isSameListener(l, want));
+      const retuned = kept ?? free.find((l) => isRetunable(l, want));
       if (retuned === undefined) wanted.push({ service: spec.name, address });
       else {
         taken.add(retuned);
@@ -115,13 +115,15 @@ function matchKept(input: ReloadInput): {
   return { steps, taken, wanted };
 }
 
+/** An address with the socket options it is (or is to be) bound with. */
+interface SocketAt {
+  readonly address: ListenAddress;
+  readonly socket: SocketSpec;
+}
+
 /** Same address, and the same options that matter for its kind. */
-export function isSameListener(
-  a: ListenAddress,
-  aSocket: SocketSpec,
-  b: ListenAddress,
-  bSocket: SocketSpec,
-): boolean {
+export function isSameListener(x: SocketAt, y: SocketAt): boolean {
+  const [a, aSocket, b, bSocket] = [x.address, x.socket, y.address, y.socket];
   if (formatListenAddress(a) !== formatListenAddress(b)) return false;
   if (aSocket.backlog !== bSocket.backlog) return false;
   if (a.kind === 'tcp')
@@ -133,15 +135,10 @@ export function isSameListener(
 }
 
 /** The same Unix path listener but for the socket file's owner and mode (changed in place). */
-export function isRetunable(
-  a: ListenAddress,
-  aSocket: SocketSpec,
-  b: ListenAddress,
-  bSocket: SocketSpec,
-): boolean {
-  if (a.kind !== 'unix' || a.abstract) return false;
-  const owned = { mode: bSocket.mode, uid: bSocket.uid, gid: bSocket.gid };
-  return isSameListener(a, { ...aSocket, ...owned }, b, bSocket);
+export function isRetunable(x: SocketAt, y: SocketAt): boolean {
+  if (x.address.kind !== 'unix' || x.address.abstract) return false;
+  const owned = { mode: y.socket.mode, uid: y.socket.uid, gid: y.socket.gid };
+  return isSameListener({ address: x.address, socket: { ...x.socket, ...owned } }, y);
 }
 
 /** Whether two definitions are identical (every resolved field, files included). */

@@ -1,15 +1,9 @@
 import { performance } from 'node:perf_hooks';
-import type { PeerCredentials } from '../model/peer.js';
 import type { ListenAddress, ServiceSpec } from '../config/types.js';
 import type { EventLog } from '../log/events.js';
-import {
-  adoptListener,
-  bindListener,
-  type BindOptions,
-  type BoundListener,
-  type CloseOptions,
-} from '../listen/listener.js';
-import type { AcceptAddon, ListenerEvents } from '../listen/native-accept.js';
+import { netAccept, type AcceptBackend } from '../listen/accept-backend.js';
+import type { BindOptions, BoundListener, CloseOptions } from '../listen/listener.js';
+import type { ListenerEvents } from '../listen/native-accept.js';
 import { formatListenAddress } from '../config/listen-address.js';
 import type { Spawner } from '../model/spawn.js';
 import type { RefuseReason } from '../limits/reasons.js';
@@ -24,9 +18,11 @@ export interface RunnerDeps {
   readonly spawner: Spawner;
   readonly log: EventLog;
   readonly now: () => number;
-  readonly peerCredentials: (fd: number) => PeerCredentials | null;
-  /** Accept in the native addon instead of in net.Server (default null: net.Server). */
-  readonly nativeAccept?: AcceptAddon | null;
+  /**
+   * How listeners accept and a Unix peer's credentials are read (createAcceptBackend, made once
+   * at start). Default: net.Server accepts, no credentials.
+   */
+  readonly accept?: AcceptBackend;
   /**
    * The daemon-wide handler table, global cap and load average, shared by every runner of one
    * daemon (createSharedLimits({ globalMax })). Default: a table of this runner's own.
@@ -41,17 +37,18 @@ export class ServiceRunner {
   /** Replaced by a reload (`replaceSpec`); running handlers keep the one they started with. */
   spec: ServiceSpec;
   private listeners: BoundListener[] = [];
-  private readonly deps: RunnerDeps;
+  private readonly accept: AcceptBackend;
   private readonly log: EventLog;
   /** The service's connections: the handlers running, the queue, the counters. */
   private readonly connections: ServiceConnections;
 
   constructor(spec: ServiceSpec, deps: RunnerDeps) {
     this.spec = spec;
-    this.deps = deps;
+    this.accept = deps.accept ?? netAccept;
     this.log = deps.log.child({ service: spec.name });
     this.connections = new ServiceConnections({
       ...deps,
+      peerCredentials: (fd) => this.accept.peerCredentials(fd),
       spec: () => this.spec,
       log: this.log,
       clock: deps.clock ?? (() => performance.now()),
@@ -168,11 +165,8 @@ export class ServiceRunner {
       onConnection: (incoming) => this.connections.accept(incoming, address),
       onError: (error) => this.reportAcceptError(address, error),
     };
-    const accept = { nativeAccept: this.deps.nativeAccept ?? null };
-    const listener =
-      options.fd === undefined
-        ? await bindListener(address, this.spec.socket, events, { ...options, ...accept })
-        : await adoptListener(address, this.spec.socket, options.fd, events, accept);
+    const socket = this.spec.socket;
+    const listener = await this.accept.listen({ ...options, address, socket, events });
     this.listeners.push(listener);
     this.log.log('info', 'listen', {
       address: listener.bound,

@@ -22,6 +22,15 @@ export interface Listening {
   readonly identity: FileIdentity | null;
 }
 
+/** An address to bind, with the options of its socket. */
+export interface BindTarget<A extends ListenAddress> {
+  readonly address: A;
+  readonly socket: SocketSpec;
+}
+
+type TcpAddress = ListenAddress & { kind: 'tcp' };
+type UnixAddress = ListenAddress & { kind: 'unix' };
+
 export function bindFailure(address: ListenAddress, why: string): FatalError {
   return new FatalError(
     `unable to bind ${formatListenAddress(address)}: ${why}`,
@@ -31,8 +40,7 @@ export function bindFailure(address: ListenAddress, why: string): FatalError {
 
 export async function bindTcp(
   server: Server,
-  address: ListenAddress & { kind: 'tcp' },
-  socket: SocketSpec,
+  { address, socket }: BindTarget<TcpAddress>,
   port: number | undefined,
 ): Promise<Listening> {
   await listen(server, {
@@ -53,8 +61,7 @@ export function formatTcp(host: string, port: number): string {
 
 export async function bindAbstract(
   server: Server,
-  address: ListenAddress & { kind: 'unix' },
-  socket: SocketSpec,
+  { address, socket }: BindTarget<UnixAddress>,
 ): Promise<Listening> {
   const addon = loadUnixBindAddon();
   if (addon === null) {
@@ -79,12 +86,12 @@ export async function bindAbstract(
  */
 export async function bindUnixPath(
   server: Server,
-  address: ListenAddress & { kind: 'unix' },
-  spec: SocketSpec,
+  target: BindTarget<UnixAddress>,
   replace: boolean,
 ): Promise<Listening> {
   const addon = loadUnixBindAddon();
-  if (addon === null) return bindUnixPortably(server, address, spec, replace);
+  if (addon === null) return bindUnixPortably(server, target, replace);
+  const { address, socket: spec } = target;
   const { path } = address;
   let bound: FileIdentity & { fd: number };
   try {
@@ -119,8 +126,7 @@ function describeBindError(error: unknown): string {
  */
 async function bindUnixPortably(
   server: Server,
-  address: ListenAddress & { kind: 'unix' },
-  spec: SocketSpec,
+  { address, socket: spec }: BindTarget<UnixAddress>,
   replace: boolean,
 ): Promise<Listening> {
   const { path } = address;

@@ -51,6 +51,13 @@ export interface BoundListener {
   retune(socket: SocketSpec): void;
 }
 
+/** What to listen on, with which socket options, and where its connections go. */
+export interface ListenRequest {
+  readonly address: ListenAddress;
+  readonly socket: SocketSpec;
+  readonly events: ListenerEvents;
+}
+
 export interface AcceptOptions {
   /**
    * Accept in the native addon (no net.Socket per connection; see native-accept.ts) instead of
@@ -75,23 +82,22 @@ export interface BindOptions {
  * then renamed into place: the socket never exists at its path with the wrong permissions.
  */
 export async function bindListener(
-  address: ListenAddress,
-  socket: SocketSpec,
-  events: ListenerEvents,
-  options: BindOptions & AcceptOptions = {},
+  request: ListenRequest & BindOptions & AcceptOptions,
 ): Promise<BoundListener> {
+  const { address, socket } = request;
   const server = makeServer(socket);
   let listening: Listening;
   try {
-    if (address.kind === 'tcp') listening = await bindTcp(server, address, socket, options.port);
-    else if (address.abstract) listening = await bindAbstract(server, address, socket);
-    else listening = await bindUnixPath(server, address, socket, options.replace === true);
+    if (address.kind === 'tcp')
+      listening = await bindTcp(server, { address, socket }, request.port);
+    else if (address.abstract) listening = await bindAbstract(server, { address, socket });
+    else listening = await bindUnixPath(server, { address, socket }, request.replace === true);
   } catch (error) {
     server.close();
     if (error instanceof FatalError) throw error;
     throw bindFailure(address, describeSystemError(error));
   }
-  return startAccepting(listening, address, socket, events, options.nativeAccept ?? null);
+  return startAccepting(listening, request, request.nativeAccept ?? null);
 }
 
 /**
@@ -101,12 +107,9 @@ export async function bindListener(
  * removed only if it is still the socket file that was there when the fd was adopted.
  */
 export async function adoptListener(
-  address: ListenAddress,
-  socket: SocketSpec,
-  fd: number,
-  events: ListenerEvents,
-  options: AcceptOptions = {},
+  request: ListenRequest & AcceptOptions & { readonly fd: number },
 ): Promise<BoundListener> {
+  const { address, socket, fd } = request;
   const server = makeServer(socket);
   try {
     await listen(server, { fd, backlog: socket.backlog });
@@ -126,7 +129,7 @@ export async function adoptListener(
   const port = isTcp ? info.port : null;
   const identity = path === null ? null : identityOf(path);
   const listening = { server, bound, port, path, identity };
-  return startAccepting(listening, address, socket, events, options.nativeAccept ?? null);
+  return startAccepting(listening, request, request.nativeAccept ?? null);
 }
 
 function makeServer(socket: SocketSpec): Server {
@@ -144,12 +147,11 @@ function makeServer(socket: SocketSpec): Server {
  */
 async function startAccepting(
   listening: Listening,
-  address: ListenAddress,
-  spec: SocketSpec,
-  events: ListenerEvents,
+  request: ListenRequest,
   addon: AcceptAddon | null,
 ): Promise<BoundListener> {
   const { server, bound, port, path, identity } = listening;
+  const { address, socket: spec, events } = request;
   const removePath = (): void => {
     if (path !== null && identity !== null) removeOwnedSocket(path, identity);
   };
@@ -173,7 +175,7 @@ async function startAccepting(
   }
   let watch: NativeAcceptWatch;
   try {
-    watch = acceptNatively(addon, serverFd, address, spec, localEnd, events);
+    watch = acceptNatively(addon, { ...request, listenFd: serverFd, localEnd });
   } catch (error) {
     // the path stays: an inherited one may still be served by the predecessor; a stale socket
     // file is replaced by the next bind

@@ -12,6 +12,16 @@ export interface ListenerEvents {
   onError(error: NodeJS.ErrnoException): void;
 }
 
+/** What `acceptNatively` watches: a listening socket, its address and options, its events. */
+export interface NativeAcceptRequest {
+  readonly listenFd: number;
+  readonly address: ListenAddress;
+  readonly socket: SocketSpec;
+  /** The listener's one local end; null (a wildcard) asks the kernel per connection. */
+  readonly localEnd: LocalEnd | null;
+  readonly events: ListenerEvents;
+}
+
 /** A listening socket whose connections the addon accepts. */
 export interface NativeAcceptWatch {
   /** The watch's own fd for the listening socket (the one a hand-over passes on). */
@@ -28,12 +38,9 @@ export interface NativeAcceptWatch {
  */
 export function acceptNatively(
   addon: AcceptAddon,
-  listenFd: number,
-  address: ListenAddress,
-  spec: SocketSpec,
-  localEnd: LocalEnd | null,
-  events: ListenerEvents,
+  watched: NativeAcceptRequest,
 ): NativeAcceptWatch {
+  const { listenFd, address, socket: spec, localEnd, events } = watched;
   const tcp = address.kind === 'tcp';
   const options = { tcp, noDelay: spec.noDelay, keepAlive: spec.keepAlive, localEnds: !localEnd };
   const fd = addon.acceptStart(

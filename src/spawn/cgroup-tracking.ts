@@ -119,36 +119,44 @@ async function probeJoin(cgroups: HandlerCgroups): Promise<string | null> {
 }
 
 function createTracking(cgroups: HandlerCgroups, options: CgroupTrackingOptions): ProcessTracking {
-  const { log, graceMs } = options;
-  const running = new Map<number, CgroupTree>();
-
-  /** The handler is reaped: hand its cgroup back once empty, ending what it left there. */
-  const settle = async (tree: CgroupTree): Promise<void> => {
-    tree.noteExited();
-    if (running.get(tree.pid) === tree) running.delete(tree.pid);
-    if (!tree.hasMembers()) {
-      tree.isReleased = true;
-      cgroups.release(tree.cgroup);
-      return;
-    }
-    // What a per-connection systemd unit leaves is ended with it (KillMode=control-group).
-    await endTree(tree, Promise.resolve(), graceMs);
-    if (await waitFor(() => !tree.hasMembers(), 10000)) {
-      tree.isReleased = true;
-      cgroups.release(tree.cgroup);
-    } else {
-      log.log('warn', 'process-tracking', {
-        error: `${tree.cgroup.path}: still populated 10 s after SIGKILL; left until shutdown`,
-      });
-    }
+  const handlers = new CgroupHandlers(cgroups, options);
+  return {
+    mechanism: 'cgroup',
+    cgroup: cgroups.root,
+    reason: null,
+    treeOf: (pid) => handlers.treeOf(pid),
+    wrap: (spawner) => trackedSpawner(spawner, (_plan, spawn) => handlers.start(spawn)),
+    close: async (hasHandedOver) => {
+      // After a hand-over the handlers, in their cgroups, are the new process's.
+      if (hasHandedOver) return cgroups.dropFree();
+      const left = await cgroups.close(Math.max(options.graceMs, 1000));
+      if (left.length > 0)
+        options.log.log('warn', 'process-tracking', { error: `cannot remove ${left.join(', ')}` });
+    },
   };
+}
 
-  const start = (spawn: (p?: { cgroupProcsFd: number }) => SpawnedHandler): SpawnedHandler => {
+/** The handlers running in cgroups of their own, by leader pid. */
+class CgroupHandlers {
+  private readonly running = new Map<number, CgroupTree>();
+
+  constructor(
+    private readonly cgroups: HandlerCgroups,
+    private readonly options: CgroupTrackingOptions,
+  ) {}
+
+  treeOf(pid: number): GroupTree {
+    return this.running.get(pid) ?? new GroupTree(pid);
+  }
+
+  /** Starts a handler in a cgroup of its own (by process group alone when none can be had). */
+  start(spawn: (p?: { cgroupProcsFd: number }) => SpawnedHandler): SpawnedHandler {
+    const { cgroups, options } = this;
     let cgroup: HandlerCgroup;
     try {
       cgroup = cgroups.acquire();
     } catch (error) {
-      log.log('warn', 'process-tracking', {
+      options.log.log('warn', 'process-tracking', {
         error: `no cgroup for a handler (${(error as Error).message}): tracked by process group`,
       });
       return spawn();
@@ -159,27 +167,30 @@ function createTracking(cgroups: HandlerCgroups, options: CgroupTrackingOptions)
       return spawned;
     }
     const tree = new CgroupTree(spawned.pid, cgroup, cgroups);
-    running.set(spawned.pid, tree);
+    this.running.set(spawned.pid, tree);
     void spawned.outcome
-      .then(() => settle(tree))
+      .then(() => this.settle(tree))
       .catch((error: unknown) =>
-        log.log('warn', 'process-tracking', { error: `${cgroup.path}: ${String(error)}` }),
+        options.log.log('warn', 'process-tracking', { error: `${cgroup.path}: ${String(error)}` }),
       );
     return spawned;
-  };
+  }
 
-  return {
-    mechanism: 'cgroup',
-    cgroup: cgroups.root,
-    reason: null,
-    treeOf: (pid) => running.get(pid) ?? new GroupTree(pid),
-    wrap: (spawner) => trackedSpawner(spawner, (_plan, spawn) => start(spawn)),
-    close: async (hasHandedOver) => {
-      // After a hand-over the handlers, in their cgroups, are the new process's.
-      if (hasHandedOver) return cgroups.dropFree();
-      const left = await cgroups.close(Math.max(graceMs, 1000));
-      if (left.length > 0)
-        log.log('warn', 'process-tracking', { error: `cannot remove ${left.join(', ')}` });
-    },
-  };
+  /** The handler is reaped: hand its cgroup back once empty, ending what it left there. */
+  private async settle(tree: CgroupTree): Promise<void> {
+    tree.noteExited();
+    if (this.running.get(tree.pid) === tree) this.running.delete(tree.pid);
+    if (!tree.hasMembers()) return this.release(tree);
+    // What a per-connection systemd unit leaves is ended with it (KillMode=control-group).
+    await endTree(tree, Promise.resolve(), this.options.graceMs);
+    if (await waitFor(() => !tree.hasMembers(), 10000)) return this.release(tree);
+    this.options.log.log('warn', 'process-tracking', {
+      error: `${tree.cgroup.path}: still populated 10 s after SIGKILL; left until shutdown`,
+    });
+  }
+
+  private release(tree: CgroupTree): void {
+    tree.isReleased = true;
+    this.cgroups.release(tree.cgroup);
+  }
 }

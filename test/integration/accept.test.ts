@@ -271,7 +271,8 @@ t.test('a listener the addon cannot take is a bind failure (exit 111)', async (t
     onConnection: () => t.fail('no connection'),
     onError: () => t.fail('no error'),
   };
-  const error = await bindListener(address, spec, events, { nativeAccept: failing }).then(
+  const request = { address, socket: spec, events, nativeAccept: failing };
+  const error = await bindListener(request).then(
     () => null,
     (e: unknown) => e,
   );

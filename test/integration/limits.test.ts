@@ -407,7 +407,6 @@ t.test(
           spawner: portableSpawner,
           log: recordingLog(records),
           now: Date.now,
-          peerCredentials: () => null,
           shared,
         }),
     );

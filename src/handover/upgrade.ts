@@ -3,8 +3,6 @@ import { rename, unlink } from 'node:fs/promises';
 import type { Socket } from 'node:net';
 import type { ListenAddress } from '../config/types.js';
 import { formatListenAddress } from '../config/listen-address.js';
-import type { Daemon } from './daemon.js';
-import type { ServiceRunner } from './service-runner.js';
 import { loadPeerAddon } from '../listen/peer-state.js';
 import {
   HandoverChannel,
@@ -12,7 +10,8 @@ import {
   handoverQueueFdVariable,
   type CarriedService,
   type CarriedWaiter,
-} from '../handover/handover-channel.js';
+} from './handover-channel.js';
+import type { HandoverHost, HandoverService } from './host.js';
 import {
   closeTaken,
   describeTaken,
@@ -21,10 +20,10 @@ import {
   sendTaken,
   takeQueues,
   type Taken,
-} from './handover-queue.js';
-import { formatFdName, listenFdsStart } from '../handover/inherited-fds.js';
-import { readStartTicks } from '../handover/inherited-handlers.js';
-import { notifySystemd } from '../handover/sd-notify.js';
+} from './upgrade-queue.js';
+import { formatFdName, listenFdsStart } from './inherited-fds.js';
+import { readStartTicks } from './inherited-handlers.js';
+import { notifySystemd } from './sd-notify.js';
 
 export interface HandOverOptions {
   /** The control socket: moved aside while the new process binds its own, back on a failure. */
@@ -48,22 +47,21 @@ interface Passed {
  * accepting here, send it the running handlers and counters, and wait until it serves. On
  * success this process must exit without ending its handlers; on a failure it serves again.
  */
-export function handOver(daemon: Daemon, options: HandOverOptions): Promise<HandOverOutcome> {
-  return daemon.exclusive(async () => {
+export function handOver(host: HandoverHost, options: HandOverOptions): Promise<HandOverOutcome> {
+  return host.exclusive(async () => {
     const control = await moveAside(options.controlPath);
-    const successor = startSuccessor(collectListeners(daemon));
-    const outcome = await converse(daemon, successor, options.timeoutMs);
+    const successor = startSuccessor(collectListeners(host));
+    const outcome = await converse(host, successor, options.timeoutMs);
     if (!outcome.ok) {
       await control.restore();
-      daemon.log.log('error', 'upgrade-failed', { error: outcome.message });
+      host.log.log('error', 'upgrade-failed', { error: outcome.message });
       return outcome;
     }
-    daemon.isClosing = true;
-    daemon.hasHandedOver = true;
+    host.markHandedOver();
     await control.discard();
-    await notifySystemd([`MAINPID=${outcome.pid}`], daemon.log);
+    await notifySystemd([`MAINPID=${outcome.pid}`], host.log);
     const { pid, handlers, queued } = outcome;
-    daemon.log.log('info', 'upgrade', { pid, handlers, queued });
+    host.log.log('info', 'upgrade', { pid, handlers, queued });
     return outcome;
   });
 }
@@ -83,33 +81,46 @@ interface Successor {
  * successor can take them; our copies are closed once it is ready, given back on a failure.
  */
 async function converse(
-  daemon: Daemon,
+  host: HandoverHost,
   successor: Successor,
   timeoutMs: number,
 ): Promise<HandOverOutcome> {
   const { channel, exited } = successor;
-  if (channel === null) return abandon(daemon, successor, 'its channel was not created', [], []);
-  channel.send({ kind: 'hello', version: 1, from: process.pid, stopped: unboundServices(daemon) });
+  const fail = (reason: string, closed: readonly Closed[] = [], taken: readonly Taken[] = []) =>
+    abandon({ host, successor, reason, closed, taken });
+  if (channel === null) return fail('its channel was not created');
+  channel.send({ kind: 'hello', version: 1, from: process.pid, stopped: host.unboundServices() });
   const prepared = await Promise.race([channel.receive('prepared', timeoutMs), exited]);
   if (typeof prepared === 'string' || prepared === null)
-    return abandon(daemon, successor, prepared ?? `not prepared within ${timeoutMs} ms`, [], []);
-  const closed = stopAccepting(daemon);
-  let taken = takeQueues(daemon);
+    return fail(prepared ?? `not prepared within ${timeoutMs} ms`);
+  const closed = stopAccepting(host);
+  let taken = takeQueues(host);
   if (prepared.queue !== true || successor.queueSocket === null) {
     dropTaken(taken);
     taken = [];
   }
-  channel.send({ kind: 'state', services: carryServices(daemon, describeTaken(taken)) });
+  channel.send({ kind: 'state', services: carryServices(host, describeTaken(taken)) });
   const unsent = sendTaken(successor.queueSocket, taken, timeoutMs);
-  if (unsent !== null) return abandon(daemon, successor, unsent, closed, taken);
+  if (unsent !== null) return fail(unsent, closed, taken);
   const ready = await Promise.race([channel.receive('ready', timeoutMs), exited]);
   if (typeof ready === 'string' || ready === null)
-    return abandon(daemon, successor, ready ?? `not ready within ${timeoutMs} ms`, closed, taken);
+    return fail(ready ?? `not ready within ${timeoutMs} ms`, closed, taken);
   closeTaken(taken);
   channel.destroy();
   successor.queueSocket?.destroy();
   successor.child.unref();
-  return { ok: true, pid: ready.pid, handlers: daemon.activeHandlers, queued: taken.length };
+  return { ok: true, pid: ready.pid, handlers: host.activeHandlers, queued: taken.length };
+}
+
+/** A failed hand-over: why, and what to serve again here. */
+interface Abandoned {
+  readonly host: HandoverHost;
+  readonly successor: Successor;
+  readonly reason: string;
+  /** The listeners closed for it (bound again). */
+  readonly closed: readonly Closed[];
+  /** The queued connections taken for it (queued again). */
+  readonly taken: readonly Taken[];
 }
 
 /**
@@ -117,13 +128,8 @@ async function converse(
  * before we bind them again). A closed channel usually means it is exiting: its own exit
  * status, if it comes within a second, says more than the channel did.
  */
-async function abandon(
-  daemon: Daemon,
-  successor: Successor,
-  reason: string,
-  closed: readonly Closed[],
-  taken: readonly Taken[],
-): Promise<HandOverOutcome> {
+async function abandon(abandoned: Abandoned): Promise<HandOverOutcome> {
+  const { host, successor, reason, closed, taken } = abandoned;
   const { child, channel, exited } = successor;
   let timer: NodeJS.Timeout | undefined;
   const soon = new Promise<null>((resolve) => (timer = setTimeout(() => resolve(null), 1000)));
@@ -133,7 +139,7 @@ async function abandon(
   channel?.destroy();
   successor.queueSocket?.destroy();
   await exited;
-  await resumeServing(daemon, closed);
+  await resumeServing(host, closed);
   giveBack(taken);
   return { ok: false, message: `hand-over to pid ${child.pid ?? '?'} failed: ${why}` };
 }
@@ -152,8 +158,8 @@ async function moveAside(
 }
 
 /** Every bound listener, named `SERVICE/INDEX` after its place in the service's `listen`. */
-function collectListeners(daemon: Daemon): Passed[] {
-  return [...daemon.runners.values()].flatMap((runner) =>
+function collectListeners(host: HandoverHost): Passed[] {
+  return host.listServices().flatMap((runner) =>
     runner.boundListeners.flatMap((listener) => {
       const index = runner.spec.listen.findIndex((a) => isSameAddress(a, listener.address));
       const { fd } = listener;
@@ -208,15 +214,9 @@ function startSuccessor(passed: readonly Passed[]): Successor {
   };
 }
 
-function unboundServices(daemon: Daemon): string[] {
-  return [...daemon.states].flatMap(([name, s]) =>
-    s === 'stopped' || s === 'draining' ? [name] : [],
-  );
-}
-
 /** A listener `stopAccepting` closed, as it is to be bound again if the hand-over fails. */
 interface Closed {
-  readonly runner: ServiceRunner;
+  readonly runner: HandoverService;
   readonly address: ListenAddress;
   /** The port a TCP `port 0` address had resolved to. */
   readonly port: number | undefined;
@@ -228,24 +228,24 @@ interface Closed {
  * taken right after this (none grows then). Not awaited: a net.Server's close completes only
  * once its connections are closed, and the queued ones among them are about to be passed on.
  */
-function stopAccepting(daemon: Daemon): Closed[] {
+function stopAccepting(host: HandoverHost): Closed[] {
   const closed: Closed[] = [];
-  for (const runner of daemon.runners.values()) {
+  for (const runner of host.listServices()) {
     for (const { address, port } of runner.boundListeners) {
       closed.push({ runner, address, port: port ?? undefined });
     }
   }
-  for (const runner of daemon.runners.values())
+  for (const runner of host.listServices())
     void runner.closeListeners({ keepPath: true }).catch(() => undefined);
   return closed;
 }
 
 /** After a failed hand-over: bind again what `stopAccepting` closed (Unix paths replaced). */
-async function resumeServing(daemon: Daemon, closed: readonly Closed[]): Promise<void> {
+async function resumeServing(host: HandoverHost, closed: readonly Closed[]): Promise<void> {
   for (const { runner, address, port } of closed) {
     const options = port === undefined ? { replace: true } : { replace: true, port };
     await runner.addListener(address, options).catch((error: unknown) => {
-      daemon.log.log('error', 'bind-failed', {
+      host.log.log('error', 'bind-failed', {
         service: runner.spec.name,
         address: formatListenAddress(address),
         error: error instanceof Error ? error.message : String(error),
@@ -255,11 +255,12 @@ async function resumeServing(daemon: Daemon, closed: readonly Closed[]): Promise
 }
 
 function carryServices(
-  daemon: Daemon,
+  host: HandoverHost,
   queued: ReadonlyMap<string, CarriedWaiter[]>,
 ): Record<string, CarriedService> {
   const services: Record<string, CarriedService> = {};
-  for (const [name, runner] of daemon.runners) {
+  for (const runner of host.listServices()) {
+    const { name } = runner.spec;
     services[name] = {
       queued: queued.get(name) ?? [],
       counters: { accepted: runner.counters.accepted, spawnFailed: runner.counters.spawnFailed },

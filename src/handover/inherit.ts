@@ -1,16 +1,23 @@
 import { closeSync } from 'node:fs';
 import type { RunningHandler } from '../connection/handler-table.js';
 import type { EventLog } from '../log/events.js';
-import type { CarriedService } from '../handover/handover-channel.js';
-import { watchCarriedHandlers } from '../handover/inherited-handlers.js';
+import type { CarriedService } from './handover-channel.js';
+import { watchCarriedHandlers } from './inherited-handlers.js';
 import type { PassedWaiter } from '../connection/carried-waiter.js';
-import type { ServiceRunner } from './service-runner.js';
+import type { HandoverService } from './host.js';
 
 /** How often handlers inherited from a previous process are looked for in /proc. */
 const inheritedPollMs = 250;
 
+/** An inherited fd not used: the fd, the name it came with, and why. */
+export interface UnusedFd {
+  readonly fd: number;
+  readonly name: string | null;
+  readonly reason: string;
+}
+
 /** Logs why an inherited fd is not used, and closes it. */
-export function dropInheritedFd(log: EventLog, fd: number, name: string, reason: string): void {
+export function dropInheritedFd(log: EventLog, { fd, name, reason }: UnusedFd): void {
   log.log('warn', 'inherit-unused', { fd, name, reason });
   try {
     closeSync(fd);
@@ -24,7 +31,7 @@ export function dropInheritedFd(log: EventLog, fd: number, name: string, reason:
  * not fit is dropped and the address bound afresh (which throws if that fails).
  */
 export async function serveInheritedFds(
-  runner: ServiceRunner,
+  runner: HandoverService,
   fds: ReadonlyMap<number, number>,
   log: EventLog,
 ): Promise<void> {
@@ -35,7 +42,7 @@ export async function serveInheritedFds(
       await runner.addListener(address, { fd });
     } catch (error) {
       const reason = error instanceof Error ? error.message : String(error);
-      dropInheritedFd(log, fd, runner.spec.name, reason);
+      dropInheritedFd(log, { fd, name: runner.spec.name, reason });
       await runner.addListener(address);
     }
   }
@@ -47,10 +54,11 @@ export async function serveInheritedFds(
  * start as soon as the caps let them. `onAdopted` learns of each handler taken over.
  */
 export function restoreCarried(
-  runners: ReadonlyMap<string, ServiceRunner>,
+  services: readonly HandoverService[],
   carried: Readonly<Record<string, CarriedService>>,
   onAdopted: (service: string, handler: RunningHandler) => void,
 ): void {
+  const runners = new Map(services.map((s) => [s.spec.name, s]));
   for (const [name, service] of Object.entries(carried)) {
     const runner = runners.get(name);
     if (runner === undefined) continue;
@@ -68,7 +76,7 @@ export function restoreCarried(
 
 /** Queues what waited in the previous process: FIFO across services, before anything here. */
 function restoreQueued(
-  runners: ReadonlyMap<string, ServiceRunner>,
+  runners: ReadonlyMap<string, HandoverService>,
   carried: Readonly<Record<string, CarriedService>>,
 ): void {
   const total = Object.values(carried).reduce((n, s) => n + (s.queued?.length ?? 0), 0);

@@ -2,14 +2,13 @@ import type { Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { handleFd } from '../listen/incoming.js';
 import { loadPeerAddon } from '../listen/peer-state.js';
-import type { Daemon } from './daemon.js';
-import type { CarriedWaiter } from '../handover/handover-channel.js';
+import type { CarriedWaiter } from './handover-channel.js';
 import type { QueuedConnection } from '../connection/handler-queue.js';
-import type { ServiceRunner } from './service-runner.js';
+import type { HandoverHost, HandoverService } from './host.js';
 
 /** A queued connection taken out of its service's queue for a hand-over, still open. */
 export interface Taken {
-  readonly runner: ServiceRunner;
+  readonly runner: HandoverService;
   readonly waiter: QueuedConnection;
 }
 
@@ -17,8 +16,9 @@ export interface Taken {
  * Takes every service's queued connections out of the queues (call it once no listener
  * accepts any more), in arrival order across services: the order the new process serves them.
  */
-export function takeQueues(daemon: Daemon): Taken[] {
-  return [...daemon.runners.values()]
+export function takeQueues(host: HandoverHost): Taken[] {
+  return host
+    .listServices()
     .flatMap((runner) => runner.takeQueue().map((waiter) => ({ runner, waiter })))
     .sort((a, b) => a.waiter.arrival - b.waiter.arrival);
 }
@@ -60,7 +60,7 @@ export function sendTaken(
 
 /** After a failed hand-over: back at the head of their queues, served here again. */
 export function giveBack(taken: readonly Taken[], start = true): void {
-  const byRunner = new Map<ServiceRunner, QueuedConnection[]>();
+  const byRunner = new Map<HandoverService, QueuedConnection[]>();
   for (const { runner, waiter } of taken)
     byRunner.set(runner, [...(byRunner.get(runner) ?? []), waiter]);
   for (const [runner, waiters] of byRunner) runner.restoreQueue(waiters, start);
