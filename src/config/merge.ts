@@ -39,29 +39,38 @@ export function findProvenance(provenance: Provenance, pointer: string): string 
 /** A base file: its value as it is (nulls included), every member attributed to `file`. */
 export function sourceValue(value: JsonObject, file: string): SourcedValue {
   const provenance = new Map([['', file]]);
-  return { value: copyObject(value, '', file, provenance, false), provenance };
+  return { value: copyObject(value, '', { file, provenance, dropNulls: false }), provenance };
 }
 
 /** Merges `overlay` (from `file`) onto `base`; neither input is modified. */
 export function mergeSourced(base: SourcedValue, overlay: JsonObject, file: string): SourcedValue {
   const provenance = new Map(base.provenance);
-  const value = mergeObject(base.value, overlay, '', file, provenance);
+  const value = mergeObject(base.value, overlay, '', { file, provenance });
   return { value, provenance };
+}
+
+/** Where copied members come from and where that is written down. */
+interface CopyContext {
+  /** Object members are attributed to it; null: not attributed. */
+  readonly file: string | null;
+  readonly provenance: Map<string, string>;
+  /** Null members of objects are left out (values inside arrays are kept as they are). */
+  readonly dropNulls: boolean;
 }
 
 function mergeObject(
   base: JsonObject,
   overlay: JsonObject,
   pointer: string,
-  file: string,
-  provenance: Map<string, string>,
+  into: { readonly file: string; readonly provenance: Map<string, string> },
 ): JsonObject {
-  const merged = copyObject(base, pointer, null, provenance, false);
+  const { file, provenance } = into;
+  const merged = copyObject(base, pointer, { file: null, provenance, dropNulls: false });
   for (const [key, value] of Object.entries(overlay)) {
     const at = appendPointer(pointer, key);
     const old = merged[key];
     if (isJsonObject(value) && isJsonObject(old) && Object.hasOwn(merged, key)) {
-      defineKey(merged, key, mergeObject(old, value, at, file, provenance));
+      defineKey(merged, key, mergeObject(old, value, at, into));
       continue;
     }
     forget(provenance, at);
@@ -69,41 +78,30 @@ function mergeObject(
       delete merged[key];
     } else {
       provenance.set(at, file);
-      defineKey(merged, key, copyValue(value, at, file, provenance, true));
+      defineKey(merged, key, copyValue(value, at, { file, provenance, dropNulls: true }));
     }
   }
   return merged;
 }
 
-/**
- * A deep copy of a JSON value. When `file` is set, object members are attributed to it; with
- * `dropNulls`, null members of objects are left out (values inside arrays are kept as they are).
- */
-function copyValue(
-  value: unknown,
-  pointer: string,
-  file: string | null,
-  provenance: Map<string, string>,
-  dropNulls: boolean,
-): unknown {
-  if (Array.isArray(value)) return value.map((item) => copyValue(item, '', null, new Map(), false));
-  if (isJsonObject(value)) return copyObject(value, pointer, file, provenance, dropNulls);
+/** A deep copy of a JSON value (see CopyContext). */
+function copyValue(value: unknown, pointer: string, context: CopyContext): unknown {
+  if (Array.isArray(value)) return value.map((item) => copyValue(item, '', plainCopy()));
+  if (isJsonObject(value)) return copyObject(value, pointer, context);
   return value;
 }
 
-function copyObject(
-  value: JsonObject,
-  pointer: string,
-  file: string | null,
-  provenance: Map<string, string>,
-  dropNulls: boolean,
-): JsonObject {
+function plainCopy(): CopyContext {
+  return { file: null, provenance: new Map(), dropNulls: false };
+}
+
+function copyObject(value: JsonObject, pointer: string, context: CopyContext): JsonObject {
   const copy: JsonObject = {};
   for (const [key, member] of Object.entries(value)) {
-    if (member === null && dropNulls) continue;
+    if (member === null && context.dropNulls) continue;
     const at = appendPointer(pointer, key);
-    if (file !== null) provenance.set(at, file);
-    defineKey(copy, key, copyValue(member, at, file, provenance, dropNulls));
+    if (context.file !== null) context.provenance.set(at, context.file);
+    defineKey(copy, key, copyValue(member, at, context));
   }
   return copy;
 }
