@@ -17,6 +17,7 @@
         "native/names.c",
         "native/orphans.c",
         "native/peer.c",
+        "native/readable.c",
         "native/spawn-options.c",
         "native/spawn.c",
         "native/unix-bind.c",

@@ -15,12 +15,14 @@
 struct arena;
 struct exit_watch;
 struct accept_watch;
+struct readable_watch;
 
 struct addon_state {
   napi_env env;
   uv_loop_t *loop;
   struct exit_watch *watches;   /* exit-watch.c: running children */
   struct accept_watch *accepts; /* accept.c: listening sockets polled */
+  struct readable_watch *readables; /* readable.c: one-shot watches */
   size_t closing;               /* uv handles whose close callback is pending */
   int tearing_down;
   napi_async_cleanup_hook_handle cleanup;

@@ -16,7 +16,11 @@
  *   acceptStart(fd, options, onAccepted), acceptStop(fd)
  *                               accept.c: accept4 on a listening socket, connections to JS
  *                               (address.c)
- *   closeOnExecFrom(fd)         fds.c: inherited fds reach no handler
+ *   closeOnExecFrom(fd), dupFd(fd), closeFd(fd)
+ *                               fds.c: inherited fds reach no handler; the daemon's own copies
+ *   watchReadable(fd, onReadable), unwatchReadable(fd)
+ *                               readable.c: a one-shot wait for a connection or a datagram
+ *                               (accept: false starts its process on it)
  *   peerGone(fd), sendFds(socket, fds, timeoutMs), receiveFds(socket, count, timeoutMs)
  *                               peer.c: queued connections whose peer left; passing them on
  *   unixBind, unixBindAbstract, unixRemove, unixRetune, unixPending
@@ -26,12 +30,14 @@
  *                               cgroup.c: the fallback tracking of a handler's descendants
  *
  * The child, in order: setsid, signal dispositions to SIG_DFL, socket on fds 0 and 1 and the
- * stderr target on 2 (pipe, socket or /dev/null), every other fd close-on-exec (close_range,
- * else a loop up to RLIMIT_NOFILE), O_NONBLOCK cleared on 0..2, chroot + chdir("/"), setrlimit,
- * setpriority, umask (limits and priority before the uid drop: raising them needs root),
- * setgroups (the given list; cleared when a uid is set without one), setresgid, setresuid,
- * chdir to cwd (after the uid drop, so the handler's own permissions apply), PR_SET_NO_NEW_PRIVS,
- * unblock signals, execve.
+ * stderr target on 2 (pipe, socket or /dev/null), options.passFds on 3, 4, ... (every source
+ * moved above the targets first), every other fd close-on-exec (close_range, else a loop up to
+ * RLIMIT_NOFILE), O_NONBLOCK cleared on 0..2 (the passFds keep their flags), chroot +
+ * chdir("/"), setrlimit, setpriority, umask (limits and priority before the uid drop: raising
+ * them needs root), setgroups (the given list; cleared when a uid is set without one),
+ * setresgid, setresuid, chdir to cwd (after the uid drop, so the handler's own permissions apply), PR_SET_NO_NEW_PRIVS,
+ * LISTEN_PID=<its pid> into envp's slot kept for it (options.setListenPid: any LISTEN_PID of
+ * envp is dropped by spawn-options.c), unblock signals, execve.
  * A failed step is reported with its errno and syscall name; the parent reaps that child.
  * The program path and cwd are resolved inside the chroot.
  *
@@ -52,15 +58,15 @@
  * One header per concern, each .c including only what it uses. Calls go down this list (and
  * left to right within a line), never up:
  *   addon.c                                      the exports; the env's teardown
- *   spawn.c accept.c peer.c accounts.c cgroup.c unix-bind.c       the JS functions
+ *   spawn.c accept.c readable.c peer.c accounts.c cgroup.c unix-bind.c   the JS functions
  *   exit-watch.c orphans.c                       a child's exit; the reaper left at teardown
  *   launch.c child.c                             clone; the child until its execve
  *   addon-state.c arena.c spawn-options.c fds.c address.c         the state, memory, fds
  *   unix-private.c unix-walk.c unix-failure.c    the parts of the safe Unix bind
  *   names.c                                      errno and signal names, the error objects
  * At the env's teardown addon.c stops each concern's watches (stop_accept_watches,
- * stop_exit_watches); the state is freed once the last of their uv handles has closed
- * (addon-state.c, which each watch tells of its closes).
+ * stop_readable_watches, stop_exit_watches); the state is freed once the last of their uv
+ * handles has closed (addon-state.c, which each watch tells of its closes).
  *
  * The addon is linked with -z nodelete: Node unloads an addon when the last worker using it
  * ends, and the thread that reaps a worker's orphaned children runs this code. And with -z now:
@@ -80,6 +86,7 @@
 #include "exit-watch.h"
 #include "fds.h"
 #include "peer.h"
+#include "readable.h"
 #include "spawn.h"
 #include "unix-bind.h"
 
@@ -91,6 +98,7 @@ static void on_env_teardown(napi_async_cleanup_hook_handle handle, void *data) {
   struct addon_state *state = data;
   (void)handle;
   stop_accept_watches(state);
+  stop_readable_watches(state);
   stop_exit_watches(state);
   addon_state_end(state);
 }
@@ -114,6 +122,10 @@ static napi_value init(napi_env env, napi_value exports) {
       export_function(env, exports, "acceptStart", js_accept_start, state) != 0 ||
       export_function(env, exports, "acceptStop", js_accept_stop, state) != 0 ||
       export_function(env, exports, "closeOnExecFrom", js_close_on_exec_from, state) != 0 ||
+      export_function(env, exports, "dupFd", js_dup_fd, state) != 0 ||
+      export_function(env, exports, "closeFd", js_close_fd, state) != 0 ||
+      export_function(env, exports, "watchReadable", js_watch_readable, state) != 0 ||
+      export_function(env, exports, "unwatchReadable", js_unwatch_readable, state) != 0 ||
       export_function(env, exports, "peerGone", js_peer_gone, state) != 0 ||
       export_function(env, exports, "sendFds", js_send_fds, state) != 0 ||
       export_function(env, exports, "receiveFds", js_receive_fds, state) != 0 ||

@@ -7,7 +7,8 @@
  *   setgroups/setresuid, broadcast the change to every thread of the daemon. The addon is linked
  *   with -z now, so no lazy PLT resolution (which writes TLS) can happen here either.
  * - It reads only its arena (plan, err_fd) and the addon's constants, and writes only its stack,
- *   arena->child_tid once it leads its session (the parent waits for that: see launch.c) and,
+ *   arena->child_tid once it leads its session (the parent waits for that: see launch.c), the
+ *   plan's scratch (pass_scratch, and LISTEN_PID's digits: reserved by spawn-options.c) and,
  *   when a step fails, arena->report, just before exit_group(127).
  * - All signals are blocked from clone on (the parent blocks them around clone); every
  *   disposition is reset to SIG_DFL before they are unblocked just before execve.
@@ -92,29 +93,41 @@ static void reset_signals(void) {
   }
 }
 
-/* Without close_range (Linux < 5.11): every fd below RLIMIT_NOFILE (capped) one by one. */
-static void mark_cloexec_each(void) {
+/* Without close_range (Linux < 5.11): every fd from `first` below RLIMIT_NOFILE (capped). */
+static void mark_cloexec_each(long first) {
   struct rlimit lim;
   long limit = 1 << 20;
   if (sys4(SYS_prlimit64, 0, RLIMIT_NOFILE, 0, &lim) == 0 && lim.rlim_cur < (rlim_t)limit) {
     limit = (long)lim.rlim_cur;
   }
-  for (long fd = 3; fd < limit; fd++) sys3(SYS_fcntl, fd, F_SETFD, FD_CLOEXEC);
+  for (long fd = first; fd < limit; fd++) sys3(SYS_fcntl, fd, F_SETFD, FD_CLOEXEC);
 }
 
-/* fds 0 and 1 become the socket, 2 the stderr target; every other fd is close-on-exec. */
-static void install_stdio(struct arena *a) {
-  long sock = a->plan.socket_fd, err = a->err_fd, rc;
-  /* A source already in 0..2 could be overwritten by an earlier dup: move it up first. */
-  if (sock < 3 && (sock = sys3(SYS_fcntl, sock, F_DUPFD, 3)) < 0) fail(a, STEP_DUP, sock);
-  if (err == a->plan.socket_fd) err = sock;
-  else if (err < 3 && (err = sys3(SYS_fcntl, err, F_DUPFD, 3)) < 0) fail(a, STEP_DUP, err);
-  /* dup3, not dup2 (absent on arm64): the sources are all >= 3, never equal to the target. */
+/* A source below `top` (a target of the dups below) could be overwritten: moved up first. */
+static long lift(struct arena *a, long fd, long top) {
+  if (fd < top && (fd = sys3(SYS_fcntl, fd, F_DUPFD, top)) < 0) fail(a, STEP_DUP, fd);
+  return fd;
+}
+
+/*
+ * fds 0 and 1 become the socket, 2 the stderr target, 3 .. top - 1 the passFds in order (s6's
+ * and systemd's way: every source is moved above the targets first); every other fd is
+ * close-on-exec. With no passFds (top 3) this is three dup3 and one close_range.
+ */
+static void install_fds(struct arena *a) {
+  const struct launch_plan *p = &a->plan;
+  long top = 3 + (long)p->npass, sock = lift(a, p->socket_fd, top), err, rc;
+  err = a->err_fd == p->socket_fd ? sock : lift(a, a->err_fd, top);
+  for (size_t i = 0; i < p->npass; i++) p->pass_scratch[i] = (int)lift(a, p->pass_fds[i], top);
+  /* dup3, not dup2 (absent on arm64): the sources are all >= top, never equal to the target. */
   if ((rc = sys3(SYS_dup3, sock, 0, 0)) < 0 || (rc = sys3(SYS_dup3, sock, 1, 0)) < 0 ||
       (rc = sys3(SYS_dup3, err, 2, 0)) < 0) {
     fail(a, STEP_DUP, rc);
   }
-  if (sys3(SYS_close_range, 3, ~0U, CLOSE_RANGE_CLOEXEC) != 0) mark_cloexec_each();
+  for (size_t i = 0; i < p->npass; i++) {
+    if ((rc = sys3(SYS_dup3, p->pass_scratch[i], 3 + (long)i, 0)) < 0) fail(a, STEP_DUP, rc);
+  }
+  if (sys3(SYS_close_range, top, ~0U, CLOSE_RANGE_CLOEXEC) != 0) mark_cloexec_each(top);
   /* Node made the socket non-blocking; handlers expect ordinary blocking stdio. */
   for (long fd = 0; fd < 3; fd++) {
     long flags = sys2(SYS_fcntl, fd, F_GETFL);
@@ -123,6 +136,17 @@ static void install_stdio(struct arena *a) {
       fail(a, STEP_FCNTL, rc);
     }
   }
+}
+
+/* LISTEN_PID's digits after its prefix in the arena: this process's pid, written by hand. */
+static void write_listen_pid(char *entry) {
+  char digits[12], *out = entry + sizeof LISTEN_PID_PREFIX - 1;
+  long pid = sys1(SYS_getpid, 0);
+  int n = 0;
+  do digits[n++] = (char)('0' + pid % 10);
+  while ((pid /= 10) > 0);
+  while (n > 0) *out++ = digits[--n];
+  *out = '\0';
 }
 
 /* Privileged steps come before the uid drop: raising limits or priority needs root. */
@@ -170,7 +194,7 @@ int child_main(void *arg) {
     fail(a, STEP_CGROUP, rc);
   }
   reset_signals();
-  install_stdio(a);
+  install_fds(a);
   /* Then at once into it: no cwd may stay outside the new root. */
   if (p->chroot_dir != NULL &&
       ((rc = sys1(SYS_chroot, p->chroot_dir)) != 0 || (rc = sys1(SYS_chdir, "/")) != 0)) {
@@ -183,6 +207,7 @@ int child_main(void *arg) {
   if (p->no_new_privs && (rc = sys6(SYS_prctl, PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0, 0)) != 0) {
     fail(a, STEP_PRCTL, rc);
   }
+  if (p->listen_pid != NULL) write_listen_pid(p->listen_pid);
   sys4(SYS_rt_sigprocmask, SIG_SETMASK, &none, 0, KERNEL_SIGSET_SIZE);
   rc = sys3(SYS_execve, p->file, p->argv, p->envp);
   fail(a, STEP_EXECVE, rc);

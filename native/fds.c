@@ -6,6 +6,10 @@
  * it: Node's own fds are close-on-exec already, and the listening sockets the daemon is given
  * (LISTEN_FDS) are passed on explicitly when they are passed on at all (a hand-over).
  *
+ * dupFd(fd): F_DUPFD_CLOEXEC (>= 3), the daemon's own copy of a listening socket that outlives
+ * a net.Server; closeFd(fd): close(2), EINTR counting as closed (Linux closes it anyway). Both
+ * throw a system error (code, errno, syscall).
+ *
  * A reserve of file descriptors for spawning, held while the addon accepts connections: at the
  * edge of RLIMIT_NOFILE, accept4 fails (EMFILE: the connection stays in the backlog) before a
  * spawn can, so a connection once accepted is not lost for want of its handler's fds.
@@ -24,6 +28,7 @@
 
 #include "addon-state.h"
 #include "close-range.h"
+#include "names.h"
 
 napi_value js_close_on_exec_from(napi_env env, napi_callback_info info) {
   size_t argc = 1;
@@ -43,6 +48,33 @@ napi_value js_close_on_exec_from(napi_env env, napi_callback_info info) {
     }
     for (long fd = first; fd < limit; fd++) fcntl((int)fd, F_SETFD, FD_CLOEXEC);
   }
+  return NULL;
+}
+
+static int fd_argument(napi_env env, napi_callback_info info, const char *usage) {
+  size_t argc = 1;
+  napi_value arg;
+  int32_t fd = -1;
+  napi_get_cb_info(env, info, &argc, &arg, NULL, NULL);
+  if (argc < 1 || napi_get_value_int32(env, arg, &fd) != napi_ok || fd < 0) {
+    napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", usage);
+    return -1;
+  }
+  return fd;
+}
+
+napi_value js_dup_fd(napi_env env, napi_callback_info info) {
+  int fd = fd_argument(env, info, "dupFd(fd)"), copy;
+  napi_value result;
+  if (fd < 0) return NULL;
+  if ((copy = fcntl(fd, F_DUPFD_CLOEXEC, 3)) < 0) return throw_system_error(env, errno, "fcntl");
+  napi_create_int32(env, copy, &result);
+  return result;
+}
+
+napi_value js_close_fd(napi_env env, napi_callback_info info) {
+  int fd = fd_argument(env, info, "closeFd(fd)");
+  if (fd >= 0 && close(fd) != 0 && errno != EINTR) return throw_system_error(env, errno, "close");
   return NULL;
 }
 

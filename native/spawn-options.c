@@ -1,7 +1,8 @@
 /*
  * The options object of spawn() into a launch_plan: every allocation and check happens here,
  * before the clone. Malformed options throw a TypeError (a bug in the caller). The memory comes
- * from the spawn's arena (calloc beyond it), which the child reads until it has exec'd.
+ * from the spawn's arena (calloc beyond it), which the child reads until it has exec'd; the
+ * child's scratch is reserved here too (passFds lifted above their targets, LISTEN_PID's digits).
  */
 #include "spawn-options.h"
 
@@ -214,6 +215,47 @@ static int read_stderr_mode(napi_env env, napi_value obj, struct launch_plan *p)
   return 0;
 }
 
+/* passFds: the fds, then as many ints of scratch for the child. */
+static int read_pass_fds(napi_env env, napi_value obj, struct pool *pool, struct launch_plan *p) {
+  napi_value array = get_prop(env, obj, "passFds"), item;
+  uint32_t count = 0;
+  bool is_array = false;
+  double fd;
+  int *fds;
+  if (array == NULL) return 0; /* missing: none, as [] */
+  napi_is_array(env, array, &is_array);
+  if (!is_array || napi_get_array_length(env, array, &count) != napi_ok || count > MAX_PASS_FDS ||
+      (fds = pool_alloc(pool, sizeof(int) * 2 * count)) == NULL) {
+    return invalid(env, "passFds", "an array of at most 1024 fds");
+  }
+  for (uint32_t i = 0; i < count; i++) {
+    if (napi_get_element(env, array, i, &item) != napi_ok ||
+        napi_get_value_double(env, item, &fd) != napi_ok || !(fd >= 0 && fd <= 2147483647.0) ||
+        fd != (double)(int)fd) {
+      return invalid(env, "passFds", "an array of fds");
+    }
+    fds[i] = (int)fd;
+  }
+  p->pass_fds = fds, p->pass_scratch = fds + count, p->npass = count;
+  return 0;
+}
+
+/* setListenPid: envp without its LISTEN_PID entries, then "LISTEN_PID=" with room for a pid. */
+static int add_listen_pid(napi_env env, struct pool *pool, struct launch_plan *p) {
+  size_t n = 0, kept = 0, prefix = sizeof LISTEN_PID_PREFIX - 1;
+  char **envp;
+  while (p->envp[n] != NULL) n++;
+  envp = pool_alloc(pool, sizeof(char *) * (n + 2) + LISTEN_PID_SIZE);
+  if (envp == NULL) return invalid(env, "envp", "allocatable");
+  for (size_t i = 0; i < n; i++) {
+    if (strncmp(p->envp[i], LISTEN_PID_PREFIX, prefix) != 0) envp[kept++] = p->envp[i];
+  }
+  p->listen_pid = memcpy(envp + n + 2, LISTEN_PID_PREFIX, prefix + 1);
+  envp[kept++] = p->listen_pid, envp[kept] = NULL;
+  p->envp = envp;
+  return 0;
+}
+
 static int read_ids(napi_env env, napi_value obj, struct launch_plan *p) {
   double uid, gid, umask_value, nice_value;
   if (read_optional_int(env, obj, "uid", 0, 4294967294.0, &p->has_uid, &uid) != 0 ||
@@ -230,7 +272,7 @@ static int read_ids(napi_env env, napi_value obj, struct launch_plan *p) {
 }
 
 int read_spawn_options(napi_env env, napi_value obj, struct pool *pool, struct launch_plan *p) {
-  int has_fd;
+  int has_fd, set_listen_pid;
   double fd;
   memset(p, 0, sizeof *p);
   if (read_optional_string(env, obj, "file", pool, &p->file) != 0) return -1;
@@ -248,6 +290,11 @@ int read_spawn_options(napi_env env, napi_value obj, struct pool *pool, struct l
   p->socket_fd = (int)fd;
   if (read_optional_int(env, obj, "cgroupFd", 0, 2147483647.0, &has_fd, &fd) != 0) return -1;
   p->cgroup_fd = has_fd ? (int)fd : -1;
-  if (read_optional_bool(env, obj, "noNewPrivileges", 0, &p->no_new_privs) != 0) return -1;
+  if (read_optional_bool(env, obj, "noNewPrivileges", 0, &p->no_new_privs) != 0 ||
+      read_pass_fds(env, obj, pool, p) != 0 ||
+      read_optional_bool(env, obj, "setListenPid", 0, &set_listen_pid) != 0 ||
+      (set_listen_pid && add_listen_pid(env, pool, p) != 0)) {
+    return -1;
+  }
   return read_optional_bool(env, obj, "waitForSession", 1, &p->wait_for_session);
 }

@@ -10,6 +10,10 @@
 #include <sys/resource.h>
 #include <sys/types.h>
 
+#define LISTEN_PID_PREFIX "LISTEN_PID="
+#define LISTEN_PID_SIZE 32 /* the prefix, a pid's digits, the NUL */
+#define MAX_PASS_FDS 1024
+
 enum stderr_mode { STDERR_PIPE, STDERR_SOCKET, STDERR_NULL };
 
 struct rlimit_setting {
@@ -39,7 +43,15 @@ struct launch_plan {
   struct rlimit_setting *rlimits;
   int no_new_privs;
   int socket_fd;
-  enum stderr_mode stderr_mode;
+  size_t npass;       /* passFds: the child's fds 3 .. 3 + npass - 1, in this order */
+  const int *pass_fds;
+  int *pass_scratch;  /* npass ints: the child's only other writes (its lifted sources) */
+  char *listen_pid;   /* NULL, or envp's last entry "LISTEN_PID=", the child writes the digits */
+  #define LISTEN_PID_PREFIX "LISTEN_PID="
+#define LISTEN_PID_SIZE 32 /* the prefix, a pid's digits, the NUL */
+#define MAX_PASS_FDS 1024
+
+enum stderr_mode stderr_mode;
   int wait_for_session; /* parent only: return once the child leads its session (launch.c) */
   int cgroup_fd; /* -1: none; else the child writes "0" to it (a cgroup.procs: joins that cgroup) */
 };

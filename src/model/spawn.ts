@@ -47,6 +47,16 @@ export interface SpawnPlan {
   readonly chroot: string | null;
   readonly noNewPrivileges: boolean;
   readonly stderr: StderrTarget;
+  /**
+   * fds the process gets at 3, 4, … in this order (accept: false: the listening sockets); [] for
+   * a per-connection handler.
+   */
+  readonly passFds: readonly number[];
+  /**
+   * accept: false: the child sets LISTEN_PID to its own pid (after clone, before execve),
+   * replacing any LISTEN_PID in env; env already has LISTEN_FDS / LISTEN_FDNAMES.
+   */
+  readonly setListenPid: boolean;
 }
 
 /** How a handler ended. Exactly one of exitCode and signal is set. */
@@ -87,8 +97,9 @@ export interface Spawner {
   /** The features of the plan this spawner cannot honour (empty: it can run it as planned). */
   unsupported(plan: SpawnPlan): ProcessFeature[];
   /**
-   * Starts the handler with `socketFd` as its fd 0 and 1. Never throws: every failure comes
-   * back as a 'spawn-failed' outcome. The caller closes its own copy of the socket right after.
+   * Starts the handler with `socketFd` as its fd 0 and 1 and the plan's passFds as 3, 4, …
+   * (no other fd of the daemon's). Never throws: every failure comes back as a 'spawn-failed'
+   * outcome. The caller closes its own copy of the socket right after (not of the passFds).
    * With `placement`, the handler joins that cgroup: the native child before its exec, the
    * portable one (child_process cannot run code there) as soon as spawn has returned.
    */

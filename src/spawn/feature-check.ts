@@ -18,6 +18,8 @@ export function featureCheckFor(
         uid: null,
         gid: null,
         stderr: 'null',
+        passFds: [],
+        setListenPid: false,
         ...setup,
       })
       .map((feature) => ({

@@ -40,6 +40,16 @@ export interface NativeSpawnOptions {
    * its setsid, before anything of its own runs (a failed write is the step `cgroup`).
    */
   readonly cgroupFd?: number | null;
+  /**
+   * The child's fds 3, 4, … in this order (sources that are themselves among the targets are
+   * moved up first), close-on-exec cleared, flags (O_NONBLOCK) kept. Default [].
+   */
+  readonly passFds?: readonly number[];
+  /**
+   * The child sets `LISTEN_PID=<its own pid>` after clone (any LISTEN_PID of envp is dropped).
+   * Default false.
+   */
+  readonly setListenPid?: boolean;
 }
 
 export interface NativeSpawned {
@@ -158,6 +168,21 @@ export interface NativeAddon {
   acceptStop(fd: number): boolean;
   /** Marks every fd from `fd` up close-on-exec (fds the daemon inherited reach no handler). */
   closeOnExecFrom(fd: number): void;
+  /**
+   * One-shot: calls onReadable() once when `fd` is readable (a pending connection on a listening
+   * socket, a datagram on UDP). Does not read or accept. Throws a system error on a bad fd
+   * (EEXIST when `fd` is watched already).
+   */
+  watchReadable(fd: number, onReadable: () => void): void;
+  /** Stops a watch set by watchReadable (no-op if none). Must be called before `fd` is closed. */
+  unwatchReadable(fd: number): void;
+  /**
+   * dup(2) with O_CLOEXEC (F_DUPFD_CLOEXEC, ≥ 3): the daemon's own copy of a listening socket
+   * that outlives a net.Server. Throws a system error.
+   */
+  dupFd(fd: number): number;
+  /** close(2); throws a system error (EBADF...) except for EINTR (the fd is closed then). */
+  closeFd(fd: number): void;
   /** prctl(PR_SET_CHILD_SUBREAPER, 1): orphaned descendants come to the daemon. Throws. */
   setChildSubreaper(): void;
   /** Reaps that one child if it has exited (never "any child"); true when it was reaped now. */
@@ -179,6 +204,10 @@ const functionNames = [
   'acceptStart',
   'acceptStop',
   'closeOnExecFrom',
+  'watchReadable',
+  'unwatchReadable',
+  'dupFd',
+  'closeFd',
   'setChildSubreaper',
   'reapPid',
 ];

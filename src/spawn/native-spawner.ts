@@ -94,6 +94,8 @@ export function buildNativeOptions(plan: SpawnPlan, socketFd: number): NativeSpa
     stdinFd: socketFd,
     stderr: plan.stderr === 'log' ? 'pipe' : plan.stderr,
     waitForSession,
+    passFds: plan.passFds,
+    setListenPid: plan.setListenPid,
   };
 }
 

@@ -12,5 +12,7 @@ export function buildSpawnPlan(service: ServiceSpec, env: readonly string[]): Sp
     gid: service.switchTo?.gid ?? null,
     ...service.process,
     stderr: service.stderr,
+    passFds: [],
+    setListenPid: false,
   };
 }

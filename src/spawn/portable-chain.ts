@@ -31,13 +31,15 @@ export function needsChain(plan: SpawnPlan): boolean {
     plan.noNewPrivileges ||
     plan.rlimits.length > 0 ||
     plan.nice !== null ||
-    plan.umask !== null
+    plan.umask !== null ||
+    plan.setListenPid
   );
 }
 
 /**
- * The argv that runs the plan's program through prlimit → nice → setpriv → sh (umask), each
- * only when needed. setpriv then does the credential switch (uid, gid, groups), so the caller
+ * The argv that runs the plan's program through prlimit → nice → setpriv → sh (umask,
+ * LISTEN_PID), each only when needed. The pid stays the same through the chain's execs, so
+ * the shell's `$$` is the program's pid. setpriv then does the credential switch (uid, gid, groups), so the caller
  * must not pass uid/gid to child_process when `switchesCredentials` is true.
  */
 export function buildChainArgv(
@@ -65,8 +67,12 @@ export function buildChainArgv(
     if (plan.noNewPrivileges) argv.push('--no-new-privs');
     argv.push('--');
   }
-  if (plan.umask !== null)
-    argv.push(tools.sh, '-c', `umask ${plan.umask.toString(8).padStart(4, '0')} && exec "$0" "$@"`);
+  const shellSteps = [
+    ...(plan.umask === null ? [] : [`umask ${plan.umask.toString(8).padStart(4, '0')}`]),
+    ...(plan.setListenPid ? ['LISTEN_PID=$$ && export LISTEN_PID'] : []),
+  ];
+  if (shellSteps.length > 0)
+    argv.push(tools.sh, '-c', `${shellSteps.join(' && ')} && exec "$0" "$@"`);
   argv.push(plan.file, ...plan.argv.slice(1));
   return { argv, switchesCredentials };
 }

@@ -12,9 +12,9 @@ import type { HandlerOutcome, SpawnPlan, Spawner, SpawnedHandler } from '../mode
  * The spawner on Node's child_process: forks the whole Node process per handler (slow). With a
  * cgroup placement, a /bin/sh link first in the chain moves itself into the cgroup and execs
  * the handler (argv[0] is then the program's path, as with every chain). It
- * sets uid, gid, cwd and the environment itself, and chainloads util-linux setpriv (groups,
- * no_new_privs), prlimit (rlimits), nice and /bin/sh (umask) for services that ask for them;
- * chroot it cannot do. Always available.
+ * sets uid, gid, cwd, the environment and the passFds (stdio 3, 4, …) itself, and chainloads
+ * util-linux setpriv (groups, no_new_privs), prlimit (rlimits), nice and /bin/sh (umask,
+ * LISTEN_PID) for services that ask for them; chroot it cannot do. Always available.
  */
 export const portableSpawner: Spawner = {
   name: 'portable',
@@ -52,20 +52,16 @@ function findProgram(name: string): string | null {
 
 /**
  * The first link of the chain when the handler goes into a cgroup: `/bin/sh` gets that cgroup's
- * cgroup.procs as fd 3, moves itself there ("0": the writer), closes it and execs the rest, so
- * the handler runs in its cgroup from its first instruction. A failed move ends it with 127.
+ * cgroup.procs as fd 0 (fds 3… are the plan's passFds, and dash names no fd above 9), moves
+ * itself there ("0": the writer), puts the socket (fd 1) back on 0 and execs the rest, so the
+ * handler runs in its cgroup from its first instruction. A failed move ends it with 127.
  */
 const joinCgroupScript =
-  'echo 0 >&3 || { echo "socketeer: cannot join the handler cgroup" >&2; exit 127; }; exec 3>&-; exec "$@"';
+  'echo 0 >&0 || { echo "socketeer: cannot join the handler cgroup" >&2; exit 127; }; exec 0<&1; exec "$@"';
 
 function spawnPortable(plan: SpawnPlan, socketFd: number, cgroupFd: number | null): SpawnedHandler {
   const stderr = plan.stderr === 'log' ? 'pipe' : plan.stderr === 'socket' ? socketFd : 'ignore';
-  const stdio: StdioOptions = [
-    socketFd,
-    socketFd,
-    stderr,
-    ...(cgroupFd === null ? [] : [cgroupFd]),
-  ];
+  const stdio: StdioOptions = [cgroupFd ?? socketFd, socketFd, stderr, ...plan.passFds];
   const needed = needsChain(plan) ? buildChainArgv(plan, chainTools()) : null;
   const inner = needed?.argv ?? [plan.file, ...plan.argv.slice(1)];
   const chain =

@@ -19,26 +19,12 @@ import {
 } from '../../src/spawn/native-addon.js';
 import { buildNativeOptions, createNativeSpawner } from '../../src/spawn/native-spawner.js';
 import type { HandlerOutcome, SpawnedHandler, SpawnPlan } from '../../src/model/spawn.js';
+import { basePlan } from '../helpers/spawn-plan.js';
+import { readAll, within } from '../helpers/wait.js';
 
 const addon = loadNativeAddon();
 const isRoot = process.getuid?.() === 0;
 const rootOnly = isRoot ? false : 'needs root (uid/gid drops, chroot, raised limits)';
-
-const basePlan: SpawnPlan = {
-  file: '/bin/cat',
-  argv: ['cat'],
-  env: ['PATH=/usr/bin:/bin'],
-  cwd: null,
-  uid: null,
-  gid: null,
-  groups: null,
-  umask: null,
-  nice: null,
-  rlimits: [],
-  chroot: null,
-  noNewPrivileges: false,
-  stderr: 'null',
-};
 
 const sh = (script: string, more: Partial<SpawnPlan> = {}): SpawnPlan => ({
   ...basePlan,
@@ -47,26 +33,8 @@ const sh = (script: string, more: Partial<SpawnPlan> = {}): SpawnPlan => ({
   ...more,
 });
 
-function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const deadline = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`no ${what} within ${ms} ms`)), ms);
-  });
-  return Promise.race([promise, deadline]).finally(() => clearTimeout(timer));
-}
-
 const socketFd = (socket: net.Socket): number =>
   (socket as unknown as { _handle: { fd: number } })._handle.fd;
-
-function readAll(stream: NodeJS.ReadableStream): Promise<string> {
-  const chunks: Buffer[] = [];
-  stream.on('data', (chunk: Buffer) => chunks.push(chunk));
-  return within(
-    once(stream, 'end').then(() => Buffer.concat(chunks).toString()),
-    10_000,
-    'end of stream',
-  );
-}
 
 /** Child processes of this process in Z state. */
 function zombieChildren(): number[] {
