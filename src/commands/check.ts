@@ -1,5 +1,6 @@
 import { formatProblem, type ConfigProblem } from '../model/problem.js';
 import { ExitCode } from '../model/errors.js';
+import { describePassedFds } from '../spawn/activation-env.js';
 import { selectSpawner, type SpawnerChoice } from '../spawn/select-spawner.js';
 import { configDirFrom, loadWithNotesOrFail } from './load-or-fail.js';
 
@@ -11,7 +12,7 @@ export interface CheckArgs {
 /**
  * Validates the configuration and prints it as JSON: each service's effective definition
  * (templates, instances and drop-ins merged, specifiers expanded, defaults filled in), with
- * `runAs` (the user and group its handlers run as, `from` the file or the default), `files` (every file that contributed, in the order applied) and `sources` (JSON pointer → the
+ * `runAs` (the user and group its handlers run as, `from` the file or the default), for an `accept: false` service `passes` (the fds its process gets and LISTEN_FDS/LISTEN_FDNAMES), `files` (every file that contributed, in the order applied) and `sources` (JSON pointer → the
  * file that supplied the value there). Notes go to `err` as `FILE: /POINTER: note: MESSAGE`.
  * Exit 0, or 100 with every problem (through FatalError).
  */
@@ -32,6 +33,7 @@ export function runCheck(
         program: s.exec.file,
         runAs: s.runAs,
         ...s.effective,
+        ...(s.activation === null ? {} : { passes: describePassedFds(s) }),
         files: s.files,
         sources: s.sources,
       },

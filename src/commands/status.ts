@@ -1,4 +1,5 @@
 import type { DaemonStatus, ServiceStatus } from '../daemon/state.js';
+import type { ProcessStatus } from '../connection/activation-server.js';
 import { ExitCode } from '../model/errors.js';
 import { askDaemon, type ControlArgs, type Out } from './ask-daemon.js';
 
@@ -39,8 +40,10 @@ export function formatStatus(status: DaemonStatus): string {
       ]),
     ]),
   );
-  for (const service of status.services.filter((s) => s.connections.length > 0))
-    lines.push('', ...formatConnections(service));
+  for (const service of status.services) {
+    if (service.process !== undefined) lines.push('', formatProcess(service.name, service.process));
+    if (service.connections.length > 0) lines.push('', ...formatConnections(service));
+  }
   return `${lines.join('\n')}\n`;
 }
 
@@ -61,6 +64,22 @@ function formatConnections(service: ServiceStatus): string[] {
       ? ['  * started by the process this daemon took over from']
       : []),
   ];
+}
+
+/** `web: process pid 42, up 4.2s, 1 restart, last exit: code 1` (an `accept: false` service). */
+function formatProcess(name: string, p: ProcessStatus): string {
+  const now = p.pid === null ? p.phase : `pid ${p.pid}, up ${formatAge(p.uptimeSec ?? 0)}`;
+  const last = p.lastExit;
+  const exit =
+    last === null
+      ? 'none'
+      : last.spawnError !== null
+        ? `spawn failed (${last.spawnError})`
+        : last.signal !== null
+          ? `signal ${last.signal}`
+          : `code ${last.exitCode ?? '?'}`;
+  const restarts = `${p.restarts} restart${p.restarts === 1 ? '' : 's'}`;
+  return `${name}: process ${now}, ${restarts}, last exit: ${exit}`;
 }
 
 /** `0`, or `3 (rate 2, instances 1)`. */

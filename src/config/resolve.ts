@@ -1,6 +1,7 @@
 import { parseListenAddress } from './listen-address.js';
 import type { AccountLookup } from './accounts.js';
 import { resolveProcessSetup, type ProcessFeatureCheck } from './process-setup.js';
+import { resolveActivation } from './resolve-activation.js';
 import { resolvePolicy } from './resolve-policy.js';
 import type { Identity, ListenAddress, RunAs, ServiceFile, ServiceSpec } from './types.js';
 import type { ConfigProblem } from '../model/problem.js';
@@ -44,6 +45,12 @@ export function resolveService(
   const socketOwner = resolveOwner(value.socket.user, value.socket.group, '/socket', ctx, note);
   const policy = resolvePolicy(file, value, listen);
   problems.push(...policy.problems);
+  const accept = resolveActivation(name, value, listen);
+  const activationOf = (severity: 'error' | 'warning'): ConfigProblem[] =>
+    accept.problems
+      .filter((p) => p.severity === severity)
+      .map((p) => ({ file, pointer: p.pointer, message: p.message }));
+  problems.push(...activationOf('error'));
   if (problems.length > 0) return { ok: false, problems };
   const spec: ServiceSpec = {
     name,
@@ -52,6 +59,7 @@ export function resolveService(
     disabled: value.disabled,
     listen,
     exec: { file: program, argv: [...value.exec] },
+    activation: accept.activation,
     switchTo: who.switchTo,
     identity: who.identity,
     runAs: who.runAs,
@@ -70,7 +78,7 @@ export function resolveService(
     },
     admitPolicy: policy.admitPolicy,
     limits: policy.admitPolicy.limits,
-    warnings: policy.warnings,
+    warnings: [...policy.warnings, ...activationOf('warning')],
     effective: value,
     files: [file],
     sources: { '': file },

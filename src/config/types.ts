@@ -11,6 +11,11 @@ export interface ServiceFile extends ProcessSetupFile {
   readonly disabled: boolean;
   readonly listen: string | readonly string[];
   readonly exec: readonly string[];
+  readonly accept: boolean;
+  readonly listenerOn: ListenerOn;
+  readonly start: ActivationStart;
+  readonly restart: RestartPolicy;
+  readonly fdName?: string;
   readonly user?: string | number;
   readonly group?: string | number;
   readonly env: Readonly<Record<string, string>>;
@@ -41,6 +46,11 @@ export const serviceFileKeys = [
   'disabled',
   'listen',
   'exec',
+  'accept',
+  'listenerOn',
+  'start',
+  'restart',
+  'fdName',
   'user',
   'group',
   'groups',
@@ -58,6 +68,22 @@ export const serviceFileKeys = [
   'limits',
   'access',
 ] as const;
+
+/** accept: false: where the process finds its listening sockets. */
+export type ListenerOn = 'fd3' | 'stdin';
+/** accept: false: what starts the process. */
+export type ActivationStart = 'on-demand' | 'at-start';
+/** accept: false: when socketeer starts the process again by itself after it exits. */
+export type RestartPolicy = 'always' | 'on-failure' | 'no';
+
+/** An `accept: false` service's process: how it gets its sockets, when it starts and restarts. */
+export interface ActivationSpec {
+  readonly listenerOn: ListenerOn;
+  readonly start: ActivationStart;
+  readonly restart: RestartPolicy;
+  /** Each passed socket's name in LISTEN_FDNAMES (`fdName`, default the service name). */
+  readonly fdName: string;
+}
 
 export type ListenAddress =
   | { readonly kind: 'tcp'; readonly host: string | null; readonly port: number }
@@ -102,6 +128,11 @@ export interface ServiceSpec {
   readonly listen: readonly ListenAddress[];
   /** Absolute path of the program and the full argv. */
   readonly exec: { readonly file: string; readonly argv: readonly string[] };
+  /**
+   * `accept: false`: the one process that takes the listening sockets; null (`accept: true`):
+   * a handler per connection.
+   */
+  readonly activation: ActivationSpec | null;
   /** Credentials to switch to; null when the handler keeps the daemon's. */
   readonly switchTo: { readonly uid: number; readonly gid: number } | null;
   /** The user the handler runs as (for HOME, USER, LOGNAME). */

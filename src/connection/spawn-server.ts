@@ -75,7 +75,7 @@ function startHandler(options: SpawnServerOptions, request: ServeRequest): Serve
 }
 
 /** What a handler's `end` record tells. */
-interface HandlerEnd {
+export interface HandlerEnd {
   readonly pid: number;
   readonly exit: HandlerExit;
   readonly ending: HandlerEnding;
@@ -85,7 +85,7 @@ interface HandlerEnd {
   readonly now: number;
 }
 
-function reportEnd(log: EventLog, end: HandlerEnd): void {
+export function reportEnd(log: EventLog, end: HandlerEnd): void {
   const { stderr } = end;
   log.log('info', 'end', {
     pid: end.pid,
@@ -99,7 +99,7 @@ function reportEnd(log: EventLog, end: HandlerEnd): void {
 }
 
 /** Logs a handler's stderr lines, within the service's `stderrRate`, and what it dropped. */
-function logStderr(
+export function logStderr(
   stream: Readable,
   context: { readonly service: ServiceSpec; readonly log: EventLog; readonly pid: number },
 ): StderrLines {

@@ -1,3 +1,4 @@
+import { findActivationConflicts } from './reload-activation.js';
 import { loadConfig, systemResolveContext } from '../config/load.js';
 import { featureCheckFor } from '../spawn/feature-check.js';
 import { createSystemAccountLookup } from '../spawn/native-accounts.js';
@@ -48,6 +49,12 @@ export async function reloadDaemon(daemon: Daemon): Promise<ReloadOutcome> {
     );
     const loaded = loadConfig(daemon.config.dir, ctx);
     if (!loaded.ok) return refuse(daemon, 'config', loaded.problems.map(formatProblem));
+    const conflicts = findActivationConflicts(
+      daemon.services.all().map((r) => r.spec),
+      loaded.config.services.filter((s) => !s.disabled),
+      new Set(daemon.services.unbound()),
+    );
+    if (conflicts.length > 0) return refuse(daemon, 'config', conflicts);
     const prepared = await prepare(daemon, loaded.config);
     if (!Array.isArray(prepared)) return commit(daemon, prepared);
     return refuse(daemon, 'bind', prepared);

@@ -219,8 +219,9 @@ export class Daemon implements HandoverHost {
               accepted: runner.counters.accepted,
               spawnFailed: runner.counters.spawnFailed,
               refused: runner.refusedCounts(),
-              handlers: runner.handlers.values(),
+              handlers: runner.connectionHandlers.values(),
               isInherited: (conn) => this.isInherited(name, conn),
+              process: runner.process,
             },
             now,
           );

@@ -13,6 +13,8 @@ import type { RunningHandler } from '../connection/handler-table.js';
 import { ServiceConnections, type ServiceCounters } from '../connection/service-connections.js';
 import { createSharedLimits, type SharedLimits } from '../connection/shared-limits.js';
 import { terminateHandlers } from '../connection/terminate.js';
+import { ActivationServer, type ProcessStatus } from '../connection/activation-server.js';
+import { ExitCode, FatalError } from '../model/errors.js';
 
 export interface RunnerDeps {
   readonly spawner: Spawner;
@@ -41,6 +43,8 @@ export class ServiceRunner {
   private readonly log: EventLog;
   /** The service's connections: the handlers running, the queue, the counters. */
   private readonly connections: ServiceConnections;
+  /** `accept: false`: the server that holds the sockets and runs the process (with the addon). */
+  private readonly activation: ActivationServer | null;
 
   constructor(spec: ServiceSpec, deps: RunnerDeps) {
     this.spec = spec;
@@ -54,12 +58,26 @@ export class ServiceRunner {
       clock: deps.clock ?? (() => performance.now()),
       shared: deps.shared ?? createSharedLimits(),
     });
+    this.activation = createActivation(this, deps, this.log);
     for (const w of spec.warnings) this.log.log('warn', 'config-warning', { ...w });
   }
 
-  /** The handlers running now, by connection id. */
+  /**
+   * The handlers running now, by connection id; for an `accept: false` service its process (what
+   * stop, quiesce, drain, kill and shutdown end or signal).
+   */
   get handlers(): ReadonlyMap<string, RunningHandler> {
+    return this.activation?.handlers ?? this.connections.handlers;
+  }
+
+  /** The handlers started for connections (none for an `accept: false` service). */
+  get connectionHandlers(): ReadonlyMap<string, RunningHandler> {
     return this.connections.handlers;
+  }
+
+  /** `accept: false`: its process (pid, uptime, restarts, last exit); null otherwise. */
+  get process(): ProcessStatus | null {
+    return this.activation?.status() ?? null;
   }
 
   get counters(): ServiceCounters {
@@ -131,6 +149,7 @@ export class ServiceRunner {
 
   /** Stops accepting and removes the Unix paths this service created (unless `keepPath`). */
   async closeListeners(options: CloseOptions = {}): Promise<void> {
+    this.activation?.release();
     const closing = this.listeners;
     this.listeners = [];
     await Promise.all(closing.map((l) => l.close(options)));
@@ -166,19 +185,39 @@ export class ServiceRunner {
       onError: (error) => this.reportAcceptError(address, error),
     };
     const socket = this.spec.socket;
-    const listener = await this.accept.listen({ ...options, address, socket, events });
+    const hold = this.spec.activation !== null;
+    if (hold && this.activation === null)
+      throw new FatalError(
+        `service ${this.spec.name}: accept: false needs socketeer's native addon, which is not built`,
+        ExitCode.permanent,
+      );
+    const listener = await this.accept.listen({ ...options, address, socket, events, hold });
     this.listeners.push(listener);
     this.log.log('info', 'listen', {
       address: listener.bound,
       ...(options.fd === undefined ? {} : { fd: options.fd }),
     });
+    if (hold) this.holdWhenComplete();
     return listener;
+  }
+
+  /** `accept: false`: once every address is bound, the activation server holds them in order. */
+  private holdWhenComplete(): void {
+    const order = this.spec.listen.map(formatListenAddress);
+    const position = (l: BoundListener): number => order.indexOf(formatListenAddress(l.address));
+    const held = [...this.listeners].sort((a, b) => position(a) - position(b));
+    const sockets = held.flatMap((l) => (l.fd === null ? [] : [{ fd: l.fd, bound: l.bound }]));
+    if (sockets.length !== order.length) return;
+    this.activation?.hold(sockets);
   }
 
   /** Stops one listener (and removes its Unix path if still ours). */
   async removeListener(listener: BoundListener, options: CloseOptions = {}): Promise<void> {
+    if (this.listeners.includes(listener)) this.activation?.release();
     this.listeners = this.listeners.filter((l) => l !== listener);
     await listener.close(options);
+    // a reload that bound the new socket before closing the old one: complete again
+    if (this.activation !== null) this.holdWhenComplete();
   }
 
   /**
@@ -190,6 +229,16 @@ export class ServiceRunner {
     this.connections.adopt(handler);
   }
 
+  /**
+   * An `accept: false` service bound or with its process running cannot be handed over in this
+   * version (its process and held sockets would be left behind): `upgrade` refuses, naming it.
+   */
+  handOverRefusal(): string | null {
+    if (this.spec.activation === null) return null;
+    if (this.listeners.length === 0 && this.handlers.size === 0) return null;
+    return `service ${this.spec.name} has accept: false, which upgrade does not hand over yet (stop it first)`;
+  }
+
   private reportAcceptError(address: ListenAddress, error: NodeJS.ErrnoException): void {
     const listener = this.listeners.find((l) => l.address === address);
     this.log.log('error', 'accept-failed', {
@@ -198,4 +247,25 @@ export class ServiceRunner {
       error: error.message,
     });
   }
+}
+
+/** The activation server of an `accept: false` service; null for `accept: true` or no addon. */
+function createActivation(
+  runner: ServiceRunner,
+  deps: RunnerDeps,
+  log: EventLog,
+): ActivationServer | null {
+  const holder = deps.accept?.holder ?? null;
+  const activation = runner.spec.activation;
+  if (activation === null || holder === null) return null;
+  const clock = deps.clock ?? (() => performance.now());
+  const options = {
+    spec: () => runner.spec,
+    spawner: deps.spawner,
+    holder,
+    log,
+    now: deps.now,
+    clock,
+  };
+  return new ActivationServer(options, activation);
 }

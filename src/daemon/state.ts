@@ -1,3 +1,4 @@
+import type { ProcessStatus } from '../connection/activation-server.js';
 import { formatPeer, type Peer } from '../model/peer.js';
 
 /**
@@ -31,6 +32,8 @@ export type ServiceStatus = {
   readonly listeners: readonly string[];
   readonly counters: ServiceCountersRow;
   readonly connections: readonly ConnectionRow[];
+  /** `accept: false` only: its process (pid, uptime, restarts, last exit). */
+  readonly process?: ProcessStatus;
 };
 
 export type DaemonStatus = {
@@ -56,6 +59,8 @@ export interface ServiceView {
     readonly startedAt: number;
   }>;
   readonly isInherited: (conn: string) => boolean;
+  /** `accept: false`: its process; null or absent for a service that accepts. */
+  readonly process?: ProcessStatus | null;
 }
 
 /** The state that `status --json` prints and SIGUSR1 logs (pure; `now` in ms). */
@@ -81,5 +86,6 @@ export function describeService(view: ServiceView, now: number): ServiceStatus {
       spawnFailed: view.spawnFailed,
     },
     connections,
+    ...(view.process === undefined || view.process === null ? {} : { process: view.process }),
   };
 }

@@ -51,6 +51,8 @@ export interface HandoverService {
   adoptWaiting(carried: readonly PassedWaiter[]): void;
   /** Starts queued connections while slots are free, in arrival order across every service. */
   startWaiting(): void;
+  /** Why this service cannot be handed over now (an `accept: false` service); null: it can. */
+  handOverRefusal(): string | null;
 }
 
 /** The daemon, as the giving side of a hand-over (`upgrade`, SIGUSR2) sees it. */

@@ -6,6 +6,7 @@ import {
   type BoundListener,
   type ListenRequest,
 } from './listener.js';
+import type { SocketHolder } from './hold.js';
 import type { AcceptAddon } from './native-accept.js';
 
 /** What the accept backend is made of, as the spawner selection found it at start. */
@@ -17,10 +18,20 @@ export interface AcceptChoice {
   readonly nativeAccept: AcceptAddon | null;
   /** SO_PEERCRED of an accepted Unix connection; null where it cannot be read. */
   readonly peerCredentials: (fd: number) => PeerCredentials | null;
+  /**
+   * The addon whenever it loads (whichever spawner), which holds the sockets of `accept: false`
+   * services; null: no such service can run.
+   */
+  readonly holder: SocketHolder | null;
 }
 
 /** A listen request: bind the address, or serve the inherited listening socket `fd` for it. */
-export type ListenOn = ListenRequest & BindOptions & { readonly fd?: number };
+export type ListenOn = ListenRequest &
+  BindOptions & {
+    readonly fd?: number;
+    /** Hold the socket (`accept: false`, with `holder`) instead of accepting on it. */
+    readonly hold?: boolean;
+  };
 
 /**
  * How this daemon's listeners accept and learn who a Unix peer is: made once at start and given
@@ -30,16 +41,20 @@ export interface AcceptBackend {
   /** Binds (or adopts, given `fd`) one address and routes its connections to `events`. Throws. */
   listen(request: ListenOn): Promise<BoundListener>;
   peerCredentials(fd: number): PeerCredentials | null;
+  /** What holds `accept: false` sockets and watches them; null: the addon is not there. */
+  readonly holder: SocketHolder | null;
 }
 
 export function createAcceptBackend(choice: AcceptChoice): AcceptBackend {
-  const { nativeAccept, peerCredentials } = choice;
+  const { nativeAccept, peerCredentials, holder } = choice;
   return {
-    listen: ({ fd, ...request }) =>
-      fd === undefined
-        ? bindListener({ ...request, nativeAccept })
-        : adoptListener({ ...request, fd, nativeAccept }),
+    listen: ({ fd, hold: isHeld = false, ...request }) => {
+      if (isHeld && holder === null) throw new Error('no addon to hold the socket'); // a bug
+      const options = { ...request, nativeAccept, hold: isHeld ? holder : null };
+      return fd === undefined ? bindListener(options) : adoptListener({ ...options, fd });
+    },
     peerCredentials,
+    holder,
   };
 }
 
@@ -47,4 +62,5 @@ export function createAcceptBackend(choice: AcceptChoice): AcceptBackend {
 export const netAccept: AcceptBackend = createAcceptBackend({
   nativeAccept: null,
   peerCredentials: () => null,
+  holder: null,
 });

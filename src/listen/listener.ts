@@ -19,6 +19,7 @@ import {
   listen,
   type Listening,
 } from './bind.js';
+import { holdSocket, type SocketHolder } from './hold.js';
 import { hasPendingConnections, identityOf, removeOwnedSocket, retuneSocket } from './unix-path.js';
 
 export interface CloseOptions {
@@ -64,6 +65,22 @@ export interface AcceptOptions {
    * in the net.Server that bound the socket. Default null: the net.Server accepts.
    */
   readonly nativeAccept?: AcceptAddon | null;
+  /**
+   * Hold the socket instead (`accept: false`): the addon's duplicate of it, nothing accepted
+   * (see hold.ts); the listener's `fd` is that duplicate. Wins over `nativeAccept`.
+   */
+  readonly hold?: SocketHolder | null;
+}
+
+/** Takes a bound socket's fd from its net.Server: into the addon's accept loop, or held. */
+type TakeFd = (serverFd: number, localEnd: LocalEnd | null) => NativeAcceptWatch;
+
+/** How the addon takes the socket, or null: the net.Server accepts. */
+function takeFdWith(request: ListenRequest & AcceptOptions): TakeFd | null {
+  const { hold, nativeAccept } = request;
+  if (hold !== undefined && hold !== null) return (serverFd) => holdSocket(hold, serverFd);
+  if (nativeAccept === undefined || nativeAccept === null) return null;
+  return (listenFd, localEnd) => acceptNatively(nativeAccept, { ...request, listenFd, localEnd });
 }
 
 export interface BindOptions {
@@ -97,7 +114,7 @@ export async function bindListener(
     if (error instanceof FatalError) throw error;
     throw bindFailure(address, describeSystemError(error));
   }
-  return startAccepting(listening, request, request.nativeAccept ?? null);
+  return startAccepting(listening, request, takeFdWith(request));
 }
 
 /**
@@ -129,7 +146,7 @@ export async function adoptListener(
   const port = isTcp ? info.port : null;
   const identity = path === null ? null : identityOf(path);
   const listening = { server, bound, port, path, identity };
-  return startAccepting(listening, request, request.nativeAccept ?? null);
+  return startAccepting(listening, request, takeFdWith(request));
 }
 
 function makeServer(socket: SocketSpec): Server {
@@ -142,13 +159,14 @@ function makeServer(socket: SocketSpec): Server {
 
 /**
  * Routes a listening socket's connections to `events`: through its net.Server, or through the
- * addon (which takes its own copy of the fd; the server is closed, the socket stays bound).
+ * addon (which takes its own copy of the fd; the server is closed, the socket stays bound), or
+ * holds it (`accept: false`: the addon's copy, nothing accepted).
  * Runs in the same tick as the listen completed: no connection event is missed.
  */
 async function startAccepting(
   listening: Listening,
-  request: ListenRequest,
-  addon: AcceptAddon | null,
+  request: ListenRequest & AcceptOptions,
+  take: TakeFd | null,
 ): Promise<BoundListener> {
   const { server, bound, port, path, identity } = listening;
   const { address, socket: spec, events } = request;
@@ -163,7 +181,12 @@ async function startAccepting(
   };
   const serverFd = handleFd(server);
   const localEnd = localEndOf(server);
-  if (addon === null || serverFd === null) {
+  const isHeld = request.hold !== undefined && request.hold !== null;
+  if (isHeld && serverFd === null) {
+    await closeServer(server);
+    throw bindFailure(address, 'Node shows no fd for the socket, which accept: false must hold');
+  }
+  if (take === null || serverFd === null) {
     server.on('connection', (s) => events.onConnection(new AcceptedSocket(s, localEnd)));
     server.on('error', (error) => events.onError(error));
     const close = async (options: CloseOptions = {}): Promise<void> => {
@@ -175,7 +198,7 @@ async function startAccepting(
   }
   let watch: NativeAcceptWatch;
   try {
-    watch = acceptNatively(addon, { ...request, listenFd: serverFd, localEnd });
+    watch = take(serverFd, localEnd);
   } catch (error) {
     // the path stays: an inherited one may still be served by the predecessor; a stale socket
     // file is replaced by the next bind
@@ -184,7 +207,8 @@ async function startAccepting(
   }
   await closeServer(server);
   const close = async (options: CloseOptions = {}): Promise<void> => {
-    if (options.drain === true) await drainQueue(watch.fd);
+    // nobody accepts on a held socket: what is queued there is its process's, not drained
+    if (options.drain === true && !isHeld) await drainQueue(watch.fd);
     watch.stop();
     if (options.keepPath !== true) removePath();
   };

@@ -59,13 +59,18 @@ export function acceptNatively(
     },
     (error) => events.onError(error),
   );
+  return watchOnce(fd, () => addon.acceptStop(fd));
+}
+
+/** A watch on `fd` whose `stop` runs `release` once (later calls do nothing). */
+export function watchOnce(fd: number, release: () => void): NativeAcceptWatch {
   let stopped = false;
   return {
     fd,
     stop: () => {
       if (stopped) return;
       stopped = true;
-      addon.acceptStop(fd);
+      release();
     },
   };
 }

@@ -15,7 +15,11 @@ export const logEvents = {
     'a queued connection was closed unserved because its service stopped (service, conn, peer, waitedMs)',
   timeout:
     'a handler ran past limits.runtimeMaxSec: SIGTERM to its tree, SIGKILL after killGraceSec (service, conn, pid, runtimeMaxSec, killGraceSec)',
-  end: 'a handler ended (service, conn, pid, exitCode or signal, durationMs, timedOut, forced)',
+  end: 'a handler ended (service, conn, pid, exitCode or signal, durationMs, timedOut, forced); for an accept: false service its process, without conn',
+  activate:
+    'accept: false: the service process started with its listening sockets (service, pid, fds, trigger: demand, start or restart)',
+  'restart-scheduled':
+    'accept: false: the process exited and will be started again after delayMs (service, delayMs)',
   'spawn-failed':
     'a handler could not be started; the connection was closed (service, conn, code, error)',
   stderr: "one line of a handler's stderr (service, conn, pid, line)",

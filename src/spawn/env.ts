@@ -14,10 +14,17 @@ export interface HandlerEnvInput {
  * HOME, USER, LOGNAME, passEnv, env), then the connection's variables, which always win.
  */
 export function buildHandlerEnv(input: HandlerEnvInput): string[] {
-  const own = connectionVars(input);
+  return withBaseEnv(input.service.baseEnv, connectionVars(input));
+}
+
+/** `base` then `own` as `KEY=value` strings; a key of `own` replaces the same key of `base`. */
+export function withBaseEnv(
+  base: Readonly<Record<string, string>>,
+  own: Readonly<Record<string, string>>,
+): string[] {
   const env: string[] = [];
-  for (const key in input.service.baseEnv) {
-    if (!(key in own)) env.push(`${key}=${input.service.baseEnv[key]}`);
+  for (const key in base) {
+    if (!(key in own)) env.push(`${key}=${base[key]}`);
   }
   for (const key in own) env.push(`${key}=${own[key]}`);
   return env;

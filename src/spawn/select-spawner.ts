@@ -14,6 +14,8 @@ export interface SelectedSpawner {
   readonly peerCredentials: (fd: number) => PeerCredentials | null;
   /** With the native spawner: the addon, which also accepts the connections; else null. */
   readonly nativeAccept: NativeAddon | null;
+  /** The addon whenever it loads, whichever spawner (it holds `accept: false` sockets). */
+  readonly holder: NativeAddon | null;
   /** Why the native spawner is not in use, when it is not. */
   readonly note: string | null;
 }
@@ -29,7 +31,7 @@ export function selectSpawner(choice: SpawnerChoice): SelectedSpawner {
   const peerCredentials = probe.addon === null ? () => null : readCredentialsWith(probe.addon);
   if (choice !== 'portable' && probe.addon !== null) {
     const spawner = createNativeSpawner(probe.addon);
-    return { spawner, peerCredentials, nativeAccept: probe.addon, note: null };
+    return { spawner, peerCredentials, nativeAccept: probe.addon, holder: probe.addon, note: null };
   }
   if (choice === 'native') {
     throw new FatalError(
@@ -41,6 +43,7 @@ export function selectSpawner(choice: SpawnerChoice): SelectedSpawner {
     spawner: portableSpawner,
     peerCredentials,
     nativeAccept: null,
+    holder: probe.addon,
     note: probe.reason ?? 'portable spawner chosen',
   };
 }

@@ -1,0 +1,100 @@
+import schema from '../../schema/service.schema.json' with { type: 'json' };
+import { resolveLimits } from '../limits/settings.js';
+import type { SettingsProblem } from '../model/problem.js';
+import type { ActivationSpec, ListenAddress, ServiceFile } from './types.js';
+
+/** The keys of a service file that `accept: false` reads or refuses. */
+export type ActivationSettings = Pick<
+  ServiceFile,
+  'accept' | 'listenerOn' | 'start' | 'restart' | 'fdName' | 'stderr' | 'limits' | 'access'
+>;
+
+export interface ResolvedActivation {
+  /** null: `accept: true`, a handler per connection. */
+  readonly activation: ActivationSpec | null;
+  /** Errors (what cannot work with `accept: false`) and warnings (keys without effect). */
+  readonly problems: readonly SettingsProblem[];
+}
+
+/**
+ * `limits` keys that decide on accepted connections or on handlers per connection: with
+ * `accept: false` the daemon accepts nothing, so there is nothing for them to decide.
+ */
+const perConnectionLimits = [
+  'instances',
+  'perSource',
+  'rate',
+  'perSourceRate',
+  'maxLoad',
+  'runtimeMaxSec',
+  'banner',
+] as const;
+
+/** `limits` keys that only matter with `onLimit` (refused when not at their default). */
+const onLimitKeys = ['onLimit', 'queueSize', 'queueTimeoutSec'] as const;
+
+/** What `limits` is when the file sets nothing (the schema's defaults). */
+const defaultLimits = resolveLimits(undefined);
+
+/** The activation keys that have no effect with `accept: true`, with their defaults. */
+const activationKeys = ['listenerOn', 'start', 'restart'] as const;
+
+/**
+ * `accept`, `listenerOn`, `start`, `restart` and `fdName` of a schema-valid service file (pure):
+ * the activation spec of an `accept: false` service, and what cannot work with it (refused, each
+ * with its pointer), or the activation keys an `accept: true` service sets to no effect (warned).
+ */
+export function resolveActivation(
+  name: string,
+  value: ActivationSettings,
+  listen: readonly ListenAddress[],
+): ResolvedActivation {
+  if (value.accept) return { activation: null, problems: findUnusedKeys(value) };
+  const activation: ActivationSpec = {
+    listenerOn: value.listenerOn,
+    start: value.start,
+    restart: value.restart,
+    fdName: value.fdName ?? name,
+  };
+  return { activation, problems: findConflicts(value, listen) };
+}
+
+function findConflicts(
+  value: ActivationSettings,
+  listen: readonly ListenAddress[],
+): SettingsProblem[] {
+  const refuse = (pointer: string, why: string): SettingsProblem => ({
+    pointer,
+    message: `cannot work with accept: false (${why})`,
+    severity: 'error',
+  });
+  const accepts = 'the process accepts its connections itself';
+  const out: SettingsProblem[] = [];
+  for (const key of perConnectionLimits)
+    if (value.limits[key] !== undefined) out.push(refuse(`/limits/${key}`, accepts));
+  const limits = resolveLimits(value.limits);
+  for (const key of onLimitKeys)
+    if (limits[key] !== defaultLimits[key]) out.push(refuse(`/limits/${key}`, accepts));
+  if (value.access !== undefined)
+    out.push(refuse('/access', `${accepts}: socketeer sees no peer to decide on`));
+  if (value.stderr === 'socket')
+    out.push(refuse('/stderr', 'there is no connection to write it to; use log or null'));
+  if (value.listenerOn === 'stdin' && listen.length > 1)
+    out.push(
+      refuse('/listenerOn', `stdin holds one listening socket and listen has ${listen.length}`),
+    );
+  return out;
+}
+
+function findUnusedKeys(value: ActivationSettings): SettingsProblem[] {
+  const unused = (key: string): SettingsProblem => ({
+    pointer: `/${key}`,
+    message: 'has no effect: the service accepts its connections (accept: true)',
+    severity: 'warning',
+  });
+  const out: SettingsProblem[] = [];
+  for (const key of activationKeys)
+    if (value[key] !== schema.properties[key].default) out.push(unused(key));
+  if (value.fdName !== undefined) out.push(unused('fdName'));
+  return out;
+}

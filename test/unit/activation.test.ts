@@ -1,0 +1,187 @@
+import t from 'tap';
+import { parseListenAddress } from '../../src/config/listen-address.js';
+import { resolveActivation } from '../../src/config/resolve-activation.js';
+import type { ServiceFile, ServiceSpec } from '../../src/config/types.js';
+import { validateServiceFile } from '../../src/config/validate.js';
+import { decideAfterExit } from '../../src/connection/activation-policy.js';
+import { findActivationConflicts } from '../../src/daemon/reload-activation.js';
+import { buildActivationEnv, describePassedFds } from '../../src/spawn/activation-env.js';
+
+function fileOf(json: Record<string, unknown>): ServiceFile {
+  const result = validateServiceFile('web.json', { exec: ['/bin/true'], ...json });
+  if (!result.ok) throw new Error(JSON.stringify(result.problems));
+  return result.value;
+}
+
+function listenOf(value: ServiceFile) {
+  const list = typeof value.listen === 'string' ? [value.listen] : value.listen;
+  return list.map((a) => {
+    const parsed = parseListenAddress(a);
+    if (!parsed.ok) throw new Error(a);
+    return parsed.address;
+  });
+}
+
+const resolve = (json: Record<string, unknown>) => {
+  const value = fileOf(json);
+  return resolveActivation('web', value, listenOf(value));
+};
+
+t.test('accept: false takes the activation keys, with their defaults', async (t) => {
+  t.same(resolve({ listen: 'tcp:80', accept: false }), {
+    activation: { listenerOn: 'fd3', start: 'on-demand', restart: 'on-failure', fdName: 'web' },
+    problems: [],
+  });
+  const set = { listenerOn: 'stdin', start: 'at-start', restart: 'always', fdName: 'http' };
+  t.same(resolve({ listen: 'tcp:80', accept: false, ...set }).activation, set);
+  t.equal(resolve({ listen: 'tcp:80' }).activation, null);
+});
+
+t.test('accept: false refuses what cannot work, each with its pointer', async (t) => {
+  const { problems } = resolve({
+    listen: ['tcp:80', 'unix:/run/a.sock'],
+    accept: false,
+    listenerOn: 'stdin',
+    stderr: 'socket',
+    access: { allow: ['10.0.0.0/8'] },
+    limits: {
+      instances: 2,
+      perSource: 1,
+      rate: { perSecond: 1, burst: 1 },
+      perSourceRate: { perSecond: 1, burst: 1 },
+      maxLoad: 3,
+      runtimeMaxSec: 10,
+      onLimit: 'queue',
+      queueSize: 4,
+      queueTimeoutSec: 5,
+    },
+  });
+  const accepts = 'cannot work with accept: false (the process accepts its connections itself)';
+  t.same(problems, [
+    ...['instances', 'perSource', 'rate', 'perSourceRate', 'maxLoad', 'runtimeMaxSec'].map(
+      (key) => ({ pointer: `/limits/${key}`, message: accepts, severity: 'error' }),
+    ),
+    ...['onLimit', 'queueSize', 'queueTimeoutSec'].map((key) => ({
+      pointer: `/limits/${key}`,
+      message: accepts,
+      severity: 'error',
+    })),
+    {
+      pointer: '/access',
+      message:
+        'cannot work with accept: false (the process accepts its connections itself: socketeer sees no peer to decide on)',
+      severity: 'error',
+    },
+    {
+      pointer: '/stderr',
+      message:
+        'cannot work with accept: false (there is no connection to write it to; use log or null)',
+      severity: 'error',
+    },
+    {
+      pointer: '/listenerOn',
+      message: 'cannot work with accept: false (stdin holds one listening socket and listen has 2)',
+      severity: 'error',
+    },
+  ]);
+  t.same(resolve({ listen: 'tcp:80', accept: false, listenerOn: 'stdin' }).problems, []);
+  const killGrace = { listen: 'tcp:80', accept: false, limits: { killGraceSec: 1 } };
+  t.same(resolve(killGrace).problems, []);
+});
+
+t.test('the activation keys warn when the service accepts (accept: true)', async (t) => {
+  const set = { listenerOn: 'stdin', start: 'at-start', restart: 'no', fdName: 'x' };
+  const message = 'has no effect: the service accepts its connections (accept: true)';
+  t.same(
+    resolve({ listen: 'tcp:80', ...set }).problems,
+    ['listenerOn', 'start', 'restart', 'fdName'].map((key) => ({
+      pointer: `/${key}`,
+      message,
+      severity: 'warning',
+    })),
+  );
+  t.same(resolve({ listen: 'tcp:80', restart: 'on-failure' }).problems, []);
+});
+
+t.test('fdName is a name without a colon', async (t) => {
+  const result = validateServiceFile('web.json', {
+    listen: 'tcp:80',
+    exec: ['/bin/true'],
+    fdName: 'a:b',
+  });
+  t.equal(result.ok, false);
+});
+
+const service = (json: Record<string, unknown>) => {
+  const value = fileOf(json);
+  const listen = listenOf(value);
+  const { activation } = resolveActivation('web', value, listen);
+  return { name: 'web', listen, activation, baseEnv: { PATH: '/bin', LISTEN_FDS: '9' } };
+};
+
+t.test(
+  'the passed fds: fd 3 onward in listen order, or the one socket on fd 0 and 1',
+  async (t) => {
+    const two = service({ listen: ['tcp:127.0.0.1:80', 'unix:@web'], accept: false, fdName: 'h' });
+    t.same(describePassedFds(two), {
+      fds: [
+        { fd: 3, address: 'tcp:127.0.0.1:80' },
+        { fd: 4, address: 'unix:@web' },
+      ],
+      env: { LISTEN_FDS: '2', LISTEN_FDNAMES: 'h:h' },
+    });
+    t.same(buildActivationEnv(two), [
+      'PATH=/bin',
+      'SOCKETEER_SERVICE=web',
+      'LISTEN_FDS=2',
+      'LISTEN_FDNAMES=h:h',
+    ]);
+    const stdin = service({ listen: 'tcp:127.0.0.1:80', accept: false, listenerOn: 'stdin' });
+    t.same(describePassedFds(stdin), {
+      fds: [
+        { fd: 0, address: 'tcp:127.0.0.1:80' },
+        { fd: 1, address: 'tcp:127.0.0.1:80' },
+      ],
+      env: {},
+    });
+    t.same(buildActivationEnv(stdin), ['PATH=/bin', 'LISTEN_FDS=9', 'SOCKETEER_SERVICE=web']);
+  },
+);
+
+t.test('after an exit: restart per policy, after a delay that grows and heals', async (t) => {
+  const exit = (exitCode: number | null, signal: NodeJS.Signals | null = null) =>
+    ({ kind: 'exit', exitCode, signal }) as const;
+  const failed = { kind: 'spawn-failed', error: { code: 'ENOENT', message: 'x' } } as const;
+  t.same(decideAfterExit('on-failure', exit(1), 50, null), { next: 'restart', delayMs: 100 });
+  t.same(decideAfterExit('on-failure', exit(0), 50, null), { next: 'demand', delayMs: 100 });
+  t.same(decideAfterExit('on-failure', exit(null, 'SIGTERM'), 50, 100), {
+    next: 'demand',
+    delayMs: 200,
+  });
+  t.same(decideAfterExit('on-failure', exit(null, 'SIGKILL'), 50, null).next, 'restart');
+  t.same(decideAfterExit('on-failure', failed, 0, null).next, 'restart');
+  t.same(decideAfterExit('always', exit(0), 20_000, 6400), { next: 'restart', delayMs: 100 });
+  t.same(decideAfterExit('no', exit(1), 50, 400), { next: 'demand', delayMs: 800 });
+  t.same(decideAfterExit('no', failed, 50, 25_600), { next: 'demand', delayMs: 30_000 });
+  t.same(decideAfterExit('always', exit(1), 9_999, 30_000).delayMs, 30_000);
+  t.same(decideAfterExit('always', exit(1), 10_000, 30_000).delayMs, 100);
+});
+
+t.test(
+  'a reload cannot change accept, nor the addresses of a bound accept: false service',
+  async (t) => {
+    const spec = (json: Record<string, unknown>) =>
+      ({ ...service(json), file: '/c/web.json' }) as unknown as ServiceSpec;
+    const held = spec({ listen: 'tcp:1', accept: false });
+    t.same(findActivationConflicts([held], [spec({ listen: 'tcp:1' })], new Set()), [
+      '/c/web.json: /accept: a reload cannot change accept of a loaded service (remove it in one reload and add it back in the next)',
+    ]);
+    const moved = spec({ listen: 'tcp:2', accept: false });
+    t.same(findActivationConflicts([held], [moved], new Set()), [
+      '/c/web.json: /listen: a reload cannot change the addresses of a bound accept: false service (stop it, reload, start it)',
+    ]);
+    t.same(findActivationConflicts([held], [moved], new Set(['web'])), []);
+    const restarted = spec({ listen: 'tcp:1', accept: false, restart: 'always' });
+    t.same(findActivationConflicts([held], [restarted], new Set()), []);
+  },
+);
