@@ -1,13 +1,15 @@
 import schema from '../../schema/service.schema.json' with { type: 'json' };
 import { resolveLimits } from '../limits/settings.js';
 import type { SettingsProblem } from '../model/problem.js';
+import { parseListenAddress } from './listen-address.js';
 import type { ActivationSpec, ListenAddress, ServiceFile } from './types.js';
 
 /** The keys of a service file that `accept: false` reads or refuses. */
 export type ActivationSettings = Pick<
   ServiceFile,
   'accept' | 'listenerOn' | 'start' | 'restart' | 'fdName' | 'stderr' | 'limits' | 'access'
->;
+> &
+  Partial<Pick<ServiceFile, 'listen'>>;
 
 export interface ResolvedActivation {
   /** null: `accept: true`, a handler per connection. */
@@ -49,7 +51,8 @@ export function resolveActivation(
   value: ActivationSettings,
   listen: readonly ListenAddress[],
 ): ResolvedActivation {
-  if (value.accept) return { activation: null, problems: findUnusedKeys(value) };
+  if (value.accept)
+    return { activation: null, problems: [...findDatagrams(value), ...findUnusedKeys(value)] };
   const activation: ActivationSpec = {
     listenerOn: value.listenerOn,
     start: value.start,
@@ -84,6 +87,28 @@ function findConflicts(
       refuse('/listenerOn', `stdin holds one listening socket and listen has ${listen.length}`),
     );
   return out;
+}
+
+/** `udp:` addresses of an `accept: true` service: there is no connection to hand a handler. */
+function findDatagrams({ listen }: ActivationSettings): SettingsProblem[] {
+  const texts = typeof listen === 'string' ? [listen] : (listen ?? []);
+  return texts.flatMap((text, index) =>
+    isDatagram(text)
+      ? [
+          {
+            pointer: typeof listen === 'string' ? '/listen' : `/listen/${index}`,
+            message:
+              'udp needs accept: false: a handler per connection (accept: true) needs a stream socket, and UDP has no connections',
+            severity: 'error' as const,
+          },
+        ]
+      : [],
+  );
+}
+
+function isDatagram(text: string): boolean {
+  const parsed = parseListenAddress(text);
+  return parsed.ok && parsed.address.kind === 'udp';
 }
 
 function findUnusedKeys(value: ActivationSettings): SettingsProblem[] {

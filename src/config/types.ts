@@ -87,6 +87,8 @@ export interface ActivationSpec {
 
 export type ListenAddress =
   | { readonly kind: 'tcp'; readonly host: string | null; readonly port: number }
+  /** A datagram socket: only for `accept: false` services (check refuses it otherwise). */
+  | { readonly kind: 'udp'; readonly host: string | null; readonly port: number }
   | { readonly kind: 'unix'; readonly path: string; readonly abstract: boolean };
 
 /** Who a handler runs as (resolved when the configuration is loaded). */

@@ -128,7 +128,7 @@ export function isSameListener(x: SocketAt, y: SocketAt): boolean {
   if (aSocket.backlog !== bSocket.backlog) return false;
   if (a.kind === 'tcp')
     return aSocket.noDelay === bSocket.noDelay && aSocket.keepAlive === bSocket.keepAlive;
-  if (a.abstract) return true;
+  if (a.kind === 'udp' || a.abstract) return true;
   return (
     aSocket.mode === bSocket.mode && aSocket.uid === bSocket.uid && aSocket.gid === bSocket.gid
   );

@@ -20,7 +20,10 @@ import {
   type Listening,
 } from './bind.js';
 import { holdSocket, type SocketHolder } from './hold.js';
+import { bindDatagram } from './udp.js';
 import { hasPendingConnections, identityOf, removeOwnedSocket, retuneSocket } from './unix-path.js';
+
+type UdpAddress = ListenAddress & { kind: 'udp' };
 
 export interface CloseOptions {
   /** Leave the Unix path in place (a hand-over: another process serves the same socket). */
@@ -39,7 +42,7 @@ export interface BoundListener {
   readonly socket: SocketSpec;
   /** What was really bound (port 0 resolved), as the readiness line shows it. */
   readonly bound: string;
-  /** The TCP port really bound (port 0 resolved); null for Unix. */
+  /** The TCP or UDP port really bound (port 0 resolved); null for Unix. */
   readonly port: number | null;
   /** The listening socket's fd (what a hand-over passes on); null if Node shows none. */
   readonly fd: number | null;
@@ -102,6 +105,7 @@ export async function bindListener(
   request: ListenRequest & BindOptions & AcceptOptions,
 ): Promise<BoundListener> {
   const { address, socket } = request;
+  if (address.kind === 'udp') return bindUdp({ ...request, address });
   const server = makeServer(socket);
   let listening: Listening;
   try {
@@ -127,6 +131,7 @@ export async function adoptListener(
   request: ListenRequest & AcceptOptions & { readonly fd: number },
 ): Promise<BoundListener> {
   const { address, socket, fd } = request;
+  if (address.kind === 'udp') throw adoptFailure(address, fd, 'a UDP socket is not taken over yet');
   const server = makeServer(socket);
   try {
     await listen(server, { fd, backlog: socket.backlog });
@@ -147,6 +152,24 @@ export async function adoptListener(
   const identity = path === null ? null : identityOf(path);
   const listening = { server, bound, port, path, identity };
   return startAccepting(listening, request, takeFdWith(request));
+}
+
+/** `udp:` (`accept: false` only, check refuses it otherwise): bound by node:dgram, held. */
+async function bindUdp(
+  request: ListenRequest & AcceptOptions & { readonly address: UdpAddress },
+): Promise<BoundListener> {
+  const { address, socket, hold } = request;
+  if (hold === undefined || hold === null)
+    throw bindFailure(address, 'a UDP socket is for accept: false services only');
+  const { watch, bound, port } = await bindDatagram(address, (fd) => holdSocket(hold, fd));
+  const close = (): Promise<void> => {
+    watch.stop();
+    return Promise.resolve();
+  };
+  const retune = (): void => {
+    throw new Error('not a Unix path listener');
+  };
+  return listenerOf({ address, bound, port, fd: watch.fd, close, retune }, () => socket);
 }
 
 function makeServer(socket: SocketSpec): Server {

@@ -61,7 +61,7 @@ t.test('every kind of bad service file: exact message, all at once, exit 100', a
     'e-second.json': { listen: ['tcp:127.0.0.1:7998', 'tcp:127.0.0.1:7999'], exec: ['true'] },
     'f-unknown-user.json': { listen: 'tcp:127.0.0.1:0', exec: ['true'], user: 'no-such-user-here' },
     'g-bad-listen.json': {
-      listen: ['tcp:localhost:80', 'udp:53', 'unix:relative.sock'],
+      listen: ['tcp:localhost:80', 'sctp:53', 'unix:relative.sock'],
       exec: ['true'],
     },
     'h-no-program.json': { listen: 'tcp:127.0.0.1:0', exec: ['no-such-program-anywhere'] },
@@ -83,7 +83,7 @@ t.test('every kind of bad service file: exact message, all at once, exit 100', a
       `${d}/c-wrong-type.json: /exec: must be array`,
       `${d}/f-unknown-user.json: /user: unknown user "no-such-user-here"`,
       `${d}/g-bad-listen.json: /listen/0: "tcp:localhost:80": "localhost" is not an IPv4 address (write IPv6 as [::1])`,
-      `${d}/g-bad-listen.json: /listen/1: "udp:53": expected tcp:HOST:PORT, tcp:[V6]:PORT, tcp:PORT, unix:/abs/path or unix:@name`,
+      `${d}/g-bad-listen.json: /listen/1: "sctp:53": expected tcp:HOST:PORT, tcp:[V6]:PORT, tcp:PORT, udp:HOST:PORT, udp:[V6]:PORT, udp:PORT, unix:/abs/path or unix:@name`,
       `${d}/g-bad-listen.json: /listen/2: "unix:relative.sock": the path must be absolute`,
       `${d}/h-no-program.json: /exec/0: "no-such-program-anywhere" not found on PATH (${process.env.PATH})`,
       `${d}/i-missing.json: /listen: is required`,
