@@ -1,0 +1,237 @@
+// accept: false with the real `aptly api serve` (Debian aptly 1.5), the scenario of the blog post
+// that made aptly take a systemd socket: a Unix socket with mode 0660 owned by an archive user
+// and an archivesocket group, aptly started on the first request and run as that user, and
+// systemd-socket-proxyd on TCP in front of it. aptly finds LISTEN_FDS itself (go-systemd's
+// activation.Listeners: LISTEN_PID must be its pid, exactly one socket) and then ignores -listen.
+import { execFile, execFileSync, spawnSync } from 'node:child_process';
+import { chmodSync, chownSync, existsSync, mkdirSync, statSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import t, { type Test } from 'tap';
+import {
+  DaemonUnderTest,
+  isEvent,
+  isRoot,
+  makeConfDir,
+  runCli,
+  withDeadline,
+  type LogRecord,
+} from '../helpers/daemon.js';
+
+const aptly = '/usr/bin/aptly';
+const proxyd = '/lib/systemd/systemd-socket-proxyd';
+const curlPath = '/usr/bin/curl';
+
+const noAptly = existsSync(aptly) ? false : 'aptly is not installed (apt-get install aptly)';
+const noProxyd = existsSync(proxyd) ? false : 'systemd-socket-proxyd is not installed (systemd)';
+const rootOnly = isRoot ? false : 'needs root (an archive user and group, chown, a user switch)';
+
+/** What `/api/version` answers: `{"Version":"1.5.0+ds1-1+b4"}`, from `aptly version`. */
+const versionJson = (): string => {
+  const text = execFileSync(aptly, ['version'], { encoding: 'utf8' });
+  return JSON.stringify({ Version: /^aptly version: (\S+)/m.exec(text)?.[1] ?? '?' });
+};
+
+type Target = { host: string; port: number } | { path: string };
+
+/** GET /api/version through curl: `200 BODY`, or what went wrong (`curl failed: …`). */
+function getVersion(target: Target): Promise<string> {
+  const url =
+    'path' in target
+      ? ['--unix-socket', target.path, 'http://x/api/version']
+      : [`http://${target.host}:${target.port}/api/version`];
+  return new Promise((resolve) => {
+    execFile(
+      curlPath,
+      ['-sS', '--max-time', '20', '-w', ' %{http_code}', ...url],
+      (error, stdout, stderr) => {
+        if (error !== null) return resolve(`curl failed: ${stderr.trim() || error.message}`);
+        const space = stdout.lastIndexOf(' ');
+        resolve(`${stdout.slice(space + 1)} ${stdout.slice(0, space)}`);
+      },
+    );
+  });
+}
+
+interface Archive {
+  /** The blog's `archive` user and `archivesocket` group, when root; else nothing. */
+  readonly user?: { name: string; uid: number };
+  readonly group?: { name: string; gid: number };
+  readonly remove: () => void;
+}
+
+/** The archive user and the archivesocket group, made for one test (root only). */
+function makeArchive(): Archive {
+  if (!isRoot) return { remove: () => undefined };
+  const name = `skarch${process.pid % 100000}`;
+  const group = `skasock${process.pid % 100000}`;
+  spawnSync('groupadd', [group]);
+  spawnSync('useradd', ['-M', '-N', '-g', 'nogroup', '-s', '/bin/sh', name]);
+  const uid = Number(spawnSync('id', ['-u', name], { encoding: 'utf8' }).stdout.trim());
+  const gid = Number(
+    spawnSync('getent', ['group', group], { encoding: 'utf8' }).stdout.split(':')[2],
+  );
+  return {
+    user: { name, uid },
+    group: { name: group, gid },
+    remove: () => {
+      spawnSync('pkill', ['-KILL', '-u', name]);
+      spawnSync('userdel', [name]);
+      spawnSync('groupdel', [group]);
+    },
+  };
+}
+
+/**
+ * A conf.d with aptly.json (and aptly-proxy.json when `withProxy`), aptly's config file with a
+ * rootDir of its own, and a daemon serving them; all removed by the test's teardown.
+ */
+async function serveAptly(
+  t: Test,
+  withProxy: boolean,
+): Promise<{ daemon: DaemonUnderTest; sock: string; control: string; archive: Archive }> {
+  const conf = makeConfDir({});
+  const archive = makeArchive();
+  chmodSync(conf.dir, 0o755); // aptly and the proxy run as other users under a root daemon
+  const rootDir = join(conf.dir, 'aptly');
+  mkdirSync(rootDir);
+  if (archive.user !== undefined) chownSync(rootDir, archive.user.uid, 0);
+  const aptlyConf = join(conf.dir, 'aptly.conf');
+  writeFileSync(aptlyConf, JSON.stringify({ rootDir }));
+  const sock = join(conf.dir, 'aptly.sock');
+  writeFileSync(
+    join(conf.confDir, 'aptly.json'),
+    JSON.stringify({
+      listen: `unix:${sock}`,
+      exec: [aptly, 'api', 'serve', `-config=${aptlyConf}`],
+      accept: false,
+      cwd: rootDir,
+      ...(archive.user === undefined ? {} : { user: archive.user.name }),
+      socket: {
+        mode: '0660',
+        ...(archive.user === undefined ? {} : { user: archive.user.name }),
+        ...(archive.group === undefined ? {} : { group: archive.group.name }),
+      },
+    }),
+  );
+  if (withProxy) {
+    writeFileSync(
+      join(conf.confDir, 'aptly-proxy.json'),
+      JSON.stringify({
+        listen: 'tcp:127.0.0.1:0',
+        exec: [proxyd, sock],
+        accept: false,
+        // as root it runs as nobody: the socket's group lets it in
+        ...(archive.group === undefined ? {} : { groups: [archive.group.name] }),
+      }),
+    );
+  }
+  const control = join(conf.dir, 'control.sock');
+  const daemon = await DaemonUnderTest.start(conf.confDir, ['--control', control]);
+  t.teardown(async () => {
+    await daemon.stop();
+    archive.remove();
+    conf.cleanup();
+  });
+  return { daemon, sock, control, archive };
+}
+
+const activations = (daemon: DaemonUnderTest, service: string): LogRecord[] =>
+  daemon.records.filter(isEvent('activate', service));
+
+t.test(
+  'aptly api serve on a Unix socket 0660, started by the first request',
+  { skip: noAptly },
+  async (t) => {
+    const { daemon, sock, control, archive } = await serveAptly(t, false);
+    const ok = `200 ${versionJson()}`;
+    const stat = statSync(sock);
+    t.equal(stat.mode & 0o777, 0o660, 'SocketMode=0660');
+    t.same(activations(daemon, 'aptly'), [], 'nothing runs before a request');
+
+    // the first requests: a burst of 20 before aptly runs, all waiting in the backlog
+    const burst = await Promise.all(Array.from({ length: 20 }, () => getVersion({ path: sock })));
+    t.same(
+      burst,
+      Array.from({ length: 20 }, () => ok),
+    );
+    const started = activations(daemon, 'aptly');
+    t.equal(started.length, 1, 'one aptly for the whole burst');
+    t.match(started[0], { trigger: 'demand', fds: [`3=unix:${sock}`] });
+    const pid = started[0]?.pid as number;
+    await t.test('SocketUser, SocketGroup and the user aptly runs as', { skip: rootOnly }, (t) => {
+      t.same(
+        { uid: stat.uid, gid: stat.gid },
+        { uid: archive.user?.uid, gid: archive.group?.gid },
+        'SocketUser=archive, SocketGroup=archivesocket',
+      );
+      t.equal(statSync(`/proc/${pid}`).uid, archive.user?.uid, 'aptly runs as the archive user');
+      t.end();
+    });
+
+    // killed while idle: it comes back, and the next request is answered
+    process.kill(pid, 'SIGKILL');
+    await daemon.waitForLog(
+      (r) => isEvent('end', 'aptly')(r) && r.signal === 'SIGKILL' && r.pid === pid,
+    );
+    t.equal(await getVersion({ path: sock }), ok);
+    await daemon.waitForCount(isEvent('activate', 'aptly'), 2);
+    const second = activations(daemon, 'aptly')[1];
+    t.match(second, { trigger: 'restart' }, 'restart: on-failure (the default) after a SIGKILL');
+    t.not(second?.pid, pid, 'a new aptly');
+
+    // quiesce under a loop of requests: none is lost, the next one starts a new aptly
+    let isLooping = true;
+    const failures: string[] = [];
+    let served = 0;
+    const loop = async (): Promise<void> => {
+      while (isLooping) {
+        const got = await getVersion({ path: sock });
+        if (got === ok) served += 1;
+        else failures.push(got);
+      }
+    };
+    const loops = [loop(), loop()];
+    const quiesced = await runCli(['quiesce', 'aptly', '--control', control]);
+    t.equal(quiesced.code, 0, quiesced.stderr);
+    await daemon.waitForCount(isEvent('activate', 'aptly'), 3);
+    const before = served;
+    await withDeadline(
+      (async () => {
+        while (served < before + 20) await getVersion({ path: sock });
+      })(),
+      60000,
+      'requests after the quiesce',
+    );
+    isLooping = false;
+    await Promise.all(loops);
+    t.same(failures, [], 'no request failed across the quiesce');
+    await daemon.waitForLog((r) => isEvent('end', 'aptly')(r) && r.pid === second?.pid);
+    t.match(activations(daemon, 'aptly')[2], { trigger: 'demand' }, 'the next request started it');
+  },
+);
+
+t.test(
+  'systemd-socket-proxyd on TCP in front of aptly: the first TCP request starts both',
+  { skip: noAptly || noProxyd },
+  async (t) => {
+    const { daemon, sock } = await serveAptly(t, true);
+    const ok = `200 ${versionJson()}`;
+    const tcp = daemon.tcp('aptly-proxy');
+    t.same([...activations(daemon, 'aptly'), ...activations(daemon, 'aptly-proxy')], []);
+    t.equal(await getVersion(tcp), ok, 'through the proxy');
+    t.match(activations(daemon, 'aptly-proxy'), [
+      { trigger: 'demand', fds: [`3=tcp:127.0.0.1:${tcp.port}`] },
+    ]);
+    t.match(activations(daemon, 'aptly'), [{ trigger: 'demand', fds: [`3=unix:${sock}`] }]);
+
+    const burst = await Promise.all(
+      Array.from({ length: 20 }, (_, i) => getVersion(i % 2 === 0 ? tcp : { path: sock })),
+    );
+    t.same(
+      burst,
+      Array.from({ length: 20 }, () => ok),
+    );
+    t.equal(activations(daemon, 'aptly').length, 1, 'the one aptly serves both ways');
+    t.equal(activations(daemon, 'aptly-proxy').length, 1);
+  },
+);
