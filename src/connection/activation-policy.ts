@@ -19,25 +19,35 @@ export interface AfterExit {
   readonly delayMs: number;
 }
 
+/** An exit of an `accept: false` service's process, as `decideAfterExit` weighs it. */
+export interface ProcessExit {
+  readonly restart: RestartPolicy;
+  readonly outcome: HandlerOutcome;
+  readonly uptimeMs: number;
+  /** The delay before this start (null: none yet). */
+  readonly previousDelayMs: number | null;
+  /** The daemon asked it to end (quiesce, stop, drain, reload): never a failure, no restart. */
+  readonly isRequested: boolean;
+}
+
 /**
- * After `outcome` (pure): a failure is an exit code other than 0, a signal other than a clean
- * one, or a failed spawn. `restart` decides whether socketeer starts the process again by itself;
- * otherwise the next connection does. Either way not at once: after a delay of 100 ms, doubled by
- * each exit within 10 s of its start up to 30 s (`previousDelayMs` is the last one; null: none),
- * back to 100 ms after 10 s of uptime.
+ * After an exit (pure): a failure is an exit code other than 0, a signal other than a clean one,
+ * or a failed spawn, unless the daemon asked the process to end. `restart` decides whether
+ * socketeer starts the process again by itself (never after an end it asked for: the next
+ * connection starts the new one, as `quiesce` promises); otherwise the next connection does.
+ * Either way not at once: after 100 ms, doubled by each failure within 10 s of its start up to
+ * 30 s, back to 100 ms after a clean exit or 10 s of uptime.
  */
-export function decideAfterExit(
-  restart: RestartPolicy,
-  outcome: HandlerOutcome,
-  uptimeMs: number,
-  previousDelayMs: number | null,
-): AfterExit {
+export function decideAfterExit(exit: ProcessExit): AfterExit {
+  const { restart, outcome, uptimeMs, previousDelayMs, isRequested } = exit;
   const isFailure =
-    outcome.kind === 'spawn-failed' ||
-    (outcome.exitCode !== null && outcome.exitCode !== 0) ||
-    (outcome.signal !== null && !cleanSignals.has(outcome.signal));
-  const isRestart = restart === 'always' || (restart === 'on-failure' && isFailure);
-  const isQuick = uptimeMs < healthyUptimeMs && previousDelayMs !== null;
-  const delayMs = isQuick ? Math.min(previousDelayMs * 2, maxDelayMs) : firstDelayMs;
+    !isRequested &&
+    (outcome.kind === 'spawn-failed' ||
+      (outcome.exitCode !== null && outcome.exitCode !== 0) ||
+      (outcome.signal !== null && !cleanSignals.has(outcome.signal)));
+  const isRestart =
+    !isRequested && (restart === 'always' || (restart === 'on-failure' && isFailure));
+  const isQuickFailure = isFailure && uptimeMs < healthyUptimeMs && previousDelayMs !== null;
+  const delayMs = isQuickFailure ? Math.min(previousDelayMs * 2, maxDelayMs) : firstDelayMs;
   return { next: isRestart ? 'restart' : 'demand', delayMs };
 }

@@ -169,7 +169,9 @@ export class ActivationServer {
     const spawned = this.spawn(spec, fds);
     const { log, now, clock } = this.options;
     if (spawned.pid === null) {
-      void spawned.outcome.then((outcome) => this.ended(outcome, 0));
+      void spawned.outcome.then((outcome) =>
+        this.ended(outcome, { uptimeMs: 0, isRequested: false }),
+      );
       return;
     }
     const { pid } = spawned;
@@ -185,7 +187,8 @@ export class ActivationServer {
     void spawned.outcome.then((outcome) => {
       this.running = null;
       if (outcome.kind === 'exit') reportEnd(log, { ...end, exit: outcome, now: now() });
-      this.ended(outcome, clock() - running.startedClock);
+      const isRequested = ending.requested === true;
+      this.ended(outcome, { uptimeMs: clock() - running.startedClock, isRequested });
     });
   }
 
@@ -220,7 +223,10 @@ export class ActivationServer {
   }
 
   /** After an exit (or a failed spawn): what `restart` says, after the delay. */
-  private ended(outcome: HandlerOutcome, uptimeMs: number): void {
+  private ended(
+    outcome: HandlerOutcome,
+    run: { readonly uptimeMs: number; readonly isRequested: boolean },
+  ): void {
     const { log, now } = this.options;
     const at = new Date(now()).toISOString();
     if (outcome.kind === 'spawn-failed') {
@@ -229,7 +235,8 @@ export class ActivationServer {
     } else
       this.lastExit = { exitCode: outcome.exitCode, signal: outcome.signal, spawnError: null, at };
     if (this.fds === null) return;
-    const after = decideAfterExit(this.spec().activation.restart, outcome, uptimeMs, this.delayMs);
+    const { restart } = this.spec().activation;
+    const after = decideAfterExit({ restart, outcome, previousDelayMs: this.delayMs, ...run });
     this.delayMs = after.delayMs;
     if (after.next === 'restart') log.log('info', 'restart-scheduled', { delayMs: after.delayMs });
     this.timer = setTimeout(() => {

@@ -7,6 +7,8 @@ export interface HandlerEnding {
   timedOut: boolean;
   /** The daemon sent SIGKILL to its process group (SIGTERM was not enough). */
   forced: boolean;
+  /** The daemon asked it to end (the kill escalator's SIGTERM: stop, quiesce, drain, reload). */
+  requested?: boolean;
 }
 
 /** A handler that is running now. */

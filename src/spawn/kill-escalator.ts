@@ -16,6 +16,8 @@ export interface HandlerTree {
 /** What the `end` record says about how the daemon ended the handler. */
 export interface Ending {
   forced: boolean;
+  /** Set when the escalator sends its SIGTERM: the daemon asked the handler to end. */
+  requested?: boolean;
 }
 
 const pollMs = 20;
@@ -39,6 +41,7 @@ export async function endTree(
     tree.noteExited();
   });
   const deadline = Date.now() + graceMs;
+  if (ending !== undefined) ending.requested = true;
   tree.signal('SIGTERM');
   let timer: NodeJS.Timeout | undefined;
   const graceOver = new Promise<void>((resolve) => (timer = setTimeout(resolve, graceMs)));

@@ -349,6 +349,39 @@ t.test('a fixture daemon sees LISTEN_PID, LISTEN_FDS and LISTEN_FDNAMES', async 
   });
 });
 
+t.test('quiesce is never a failure: no restart, no growing delay, however often', async (t) => {
+  const conf = makeConfDir({});
+  writeFileSync(
+    join(conf.confDir, 'again.json'),
+    JSON.stringify({
+      listen: 'tcp:127.0.0.1:0',
+      exec: [python, join(fixtures, 'listen-fds.py')],
+      accept: false,
+      restart: 'always',
+    }),
+  );
+  const daemon = await DaemonUnderTest.start(conf.confDir);
+  t.teardown(async () => {
+    await daemon.stop();
+    conf.cleanup();
+  });
+  const control = join(conf.dir, 'control.sock');
+  const rounds = 8;
+  for (let round = 1; round <= rounds; round++) {
+    const got = (await exchange(daemon.tcp('again'), null)).toString();
+    t.match(got, /^pid=\d+ listenpid=ok fds=1 names=again fd=3\n$/, `round ${round} answered`);
+    const quiesced = await runCli(['quiesce', 'again', '--control', control]);
+    t.equal(quiesced.code, 0, quiesced.stderr);
+    await daemon.waitForCount(isEvent('end', 'again'), round);
+  }
+  t.same(daemon.records.filter(isEvent('restart-scheduled', 'again')), [], 'never restarted');
+  t.same(
+    activations(daemon, 'again').map((r) => r.trigger),
+    Array.from({ length: rounds }, () => 'demand'),
+    'each start was a connection',
+  );
+});
+
 t.test('check refuses what cannot work with accept: false and shows the fds', async (t) => {
   const conf = makeConfDir({
     'bad.json': {

@@ -1,10 +1,11 @@
 import t from 'tap';
 import { parseListenAddress } from '../../src/config/listen-address.js';
 import { resolveActivation } from '../../src/config/resolve-activation.js';
-import type { ServiceFile, ServiceSpec } from '../../src/config/types.js';
+import type { RestartPolicy, ServiceFile, ServiceSpec } from '../../src/config/types.js';
 import { validateServiceFile } from '../../src/config/validate.js';
 import { decideAfterExit } from '../../src/connection/activation-policy.js';
 import { findActivationConflicts } from '../../src/daemon/reload-activation.js';
+import type { HandlerOutcome } from '../../src/model/spawn.js';
 import { buildActivationEnv, describePassedFds } from '../../src/spawn/activation-env.js';
 
 function fileOf(json: Record<string, unknown>): ServiceFile {
@@ -148,24 +149,47 @@ t.test(
   },
 );
 
-t.test('after an exit: restart per policy, after a delay that grows and heals', async (t) => {
-  const exit = (exitCode: number | null, signal: NodeJS.Signals | null = null) =>
-    ({ kind: 'exit', exitCode, signal }) as const;
-  const failed = { kind: 'spawn-failed', error: { code: 'ENOENT', message: 'x' } } as const;
-  t.same(decideAfterExit('on-failure', exit(1), 50, null), { next: 'restart', delayMs: 100 });
-  t.same(decideAfterExit('on-failure', exit(0), 50, null), { next: 'demand', delayMs: 100 });
-  t.same(decideAfterExit('on-failure', exit(null, 'SIGTERM'), 50, 100), {
-    next: 'demand',
-    delayMs: 200,
-  });
-  t.same(decideAfterExit('on-failure', exit(null, 'SIGKILL'), 50, null).next, 'restart');
-  t.same(decideAfterExit('on-failure', failed, 0, null).next, 'restart');
-  t.same(decideAfterExit('always', exit(0), 20_000, 6400), { next: 'restart', delayMs: 100 });
-  t.same(decideAfterExit('no', exit(1), 50, 400), { next: 'demand', delayMs: 800 });
-  t.same(decideAfterExit('no', failed, 50, 25_600), { next: 'demand', delayMs: 30_000 });
-  t.same(decideAfterExit('always', exit(1), 9_999, 30_000).delayMs, 30_000);
-  t.same(decideAfterExit('always', exit(1), 10_000, 30_000).delayMs, 100);
-});
+t.test(
+  'after an exit: restart per policy, after a delay that grows on failures and heals',
+  async (t) => {
+    const exit = (exitCode: number | null, signal: NodeJS.Signals | null = null) =>
+      ({ kind: 'exit', exitCode, signal }) as const;
+    const failed = { kind: 'spawn-failed', error: { code: 'ENOENT', message: 'x' } } as const;
+    const after = (
+      restart: RestartPolicy,
+      outcome: HandlerOutcome,
+      uptimeMs: number,
+      previousDelayMs: number | null,
+      isRequested = false,
+    ) => decideAfterExit({ restart, outcome, uptimeMs, previousDelayMs, isRequested });
+    t.same(after('on-failure', exit(1), 50, null), { next: 'restart', delayMs: 100 });
+    t.same(after('on-failure', exit(1), 50, 100), { next: 'restart', delayMs: 200 });
+    t.same(after('on-failure', exit(0), 50, null), { next: 'demand', delayMs: 100 });
+    t.same(
+      after('on-failure', exit(0), 50, 6400),
+      { next: 'demand', delayMs: 100 },
+      'clean: heals',
+    );
+    t.same(after('on-failure', exit(null, 'SIGTERM'), 50, 100), { next: 'demand', delayMs: 100 });
+    t.same(after('on-failure', exit(null, 'SIGKILL'), 50, null).next, 'restart');
+    t.same(after('on-failure', failed, 0, null).next, 'restart');
+    t.same(after('always', exit(0), 20_000, 6400), { next: 'restart', delayMs: 100 });
+    t.same(after('no', exit(1), 50, 400), { next: 'demand', delayMs: 800 });
+    t.same(after('no', failed, 50, 25_600), { next: 'demand', delayMs: 30_000 });
+    t.same(after('always', exit(1), 9_999, 30_000).delayMs, 30_000);
+    t.same(after('always', exit(1), 10_000, 30_000).delayMs, 100);
+    // an end the daemon asked for (quiesce, stop, drain): the next connection starts it, at once
+    // and however often it happens, even when SIGKILL was needed
+    t.same(after('always', exit(null, 'SIGTERM'), 50, 6400, true), {
+      next: 'demand',
+      delayMs: 100,
+    });
+    t.same(after('on-failure', exit(null, 'SIGKILL'), 50, 3200, true), {
+      next: 'demand',
+      delayMs: 100,
+    });
+  },
+);
 
 t.test(
   'a reload cannot change accept, nor the addresses of a bound accept: false service',
