@@ -3,29 +3,28 @@ import { createRequire } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-import type { RlimitName } from '../model/spawn.js';
+import type { RlimitName, SpawnPlan } from '../model/spawn.js';
 
-/** The options of the addon's spawn(); null fields are left as the daemon's. */
-export interface NativeSpawnOptions {
-  readonly file: string;
-  readonly argv: readonly string[];
+/**
+ * The options of the addon's spawn(): the plan's process setup as it stands (null fields are left
+ * as the daemon's; a null rlimit soft or hard is RLIM_INFINITY), its env as `envp`.
+ */
+export interface NativeSpawnOptions extends Pick<
+  SpawnPlan,
+  | 'file'
+  | 'argv'
+  | 'cwd'
+  | 'uid'
+  | 'gid'
+  | 'groups'
+  | 'umask'
+  | 'nice'
+  | 'rlimits'
+  | 'chroot'
+  | 'noNewPrivileges'
+> {
   /** `KEY=value` strings: the handler's whole environment. */
   readonly envp: readonly string[];
-  readonly cwd: string | null;
-  readonly uid: number | null;
-  readonly gid: number | null;
-  /** null: cleared when uid is set, else the daemon's own. */
-  readonly groups: readonly number[] | null;
-  readonly umask: number | null;
-  readonly nice: number | null;
-  /** null soft or hard: RLIM_INFINITY. */
-  readonly rlimits: readonly {
-    readonly resource: RlimitName;
-    readonly soft: number | null;
-    readonly hard: number | null;
-  }[];
-  readonly chroot: string | null;
-  readonly noNewPrivileges: boolean;
   /** The connected socket: the handler's fd 0 and 1. */
   readonly stdinFd: number;
   readonly stderr: 'pipe' | 'socket' | 'null';
