@@ -12,7 +12,6 @@ import {
   makeConfDir,
   runCli,
   withDeadline,
-  writeServices,
   type LogRecord,
 } from '../helpers/daemon.js';
 import { findCgroup2Mount, findOwnCgroup } from '../../src/spawn/cgroup.js';
@@ -125,23 +124,34 @@ function parentOf(pid: number): number {
   }
 }
 
+/** A daemon on `services` whose handlers' trees the test starts; torn down with them. */
+async function startTreeDaemon(
+  t: Test,
+  services: Record<string, unknown>,
+  options: { readonly args?: readonly string[]; readonly env?: NodeJS.ProcessEnv } = {},
+): Promise<{ daemon: DaemonUnderTest; control: string; clients: Client[]; all: number[] }> {
+  const conf = makeConfDir(services);
+  const args = ['--kill-grace', '0.5', ...(options.args ?? [])];
+  const daemon = await DaemonUnderTest.start(conf.confDir, args, options.env);
+  const clients: Client[] = [];
+  const all: number[] = [];
+  t.teardown(async () => {
+    for (const c of clients) c.socket.destroy();
+    await daemon.stop();
+    killLeftovers(all);
+    conf.cleanup();
+  });
+  return { daemon, control: join(conf.dir, 'control.sock'), clients, all };
+}
+
 const modes = ['stubborn', 'session', 'orphan'];
 
 t.test(
   'cgroups: stop, quiesce, runtimeMaxSec and shutdown end every descendant',
   { skip: rootOnly },
   async (t) => {
-    const conf = makeConfDir(treeServices(['stop', 'quiesce', 'runtime', 'shutdown'], modes));
-    const daemon = await DaemonUnderTest.start(conf.confDir, ['--kill-grace', '0.5']);
-    const control = join(conf.dir, 'control.sock');
-    const clients: Client[] = [];
-    const all: number[] = [];
-    t.teardown(async () => {
-      for (const c of clients) c.socket.destroy();
-      await daemon.stop();
-      killLeftovers(all);
-      conf.cleanup();
-    });
+    const services = treeServices(['stop', 'quiesce', 'runtime', 'shutdown'], modes);
+    const { daemon, control, clients, all } = await startTreeDaemon(t, services);
     const tracking = await daemon.waitForLog(isEvent('process-tracking'));
     if (tracking.mechanism !== 'cgroup') {
       t.comment(`no writable cgroup v2: ${String(tracking.reason)}`);
@@ -206,22 +216,9 @@ t.test(
   'cgroups with the portable spawner: the handler is moved once spawned',
   { skip: rootOnly },
   async (t) => {
-    const conf = makeConfDir(treeServices(['stop'], ['session', 'orphan']));
-    const daemon = await DaemonUnderTest.start(conf.confDir, [
-      '--kill-grace',
-      '0.5',
-      '--spawner',
-      'portable',
-    ]);
-    const control = join(conf.dir, 'control.sock');
-    const clients: Client[] = [];
-    const all: number[] = [];
-    t.teardown(async () => {
-      for (const c of clients) c.socket.destroy();
-      await daemon.stop();
-      killLeftovers(all);
-      conf.cleanup();
-    });
+    const services = treeServices(['stop'], ['session', 'orphan']);
+    const args = ['--spawner', 'portable'];
+    const { daemon, control, clients, all } = await startTreeDaemon(t, services, { args });
     const tracking = await daemon.waitForLog(isEvent('process-tracking'));
     if (tracking.mechanism !== 'cgroup') {
       t.comment(`no writable cgroup v2: ${String(tracking.reason)}`);
@@ -246,19 +243,12 @@ t.test(
   async (t) => {
     // Without cgroups only what is still below the handler (or in its group) when it is signalled
     // is found: `orphan` grandchildren are adopted by the daemon and ended at shutdown.
-    const conf = makeConfDir(treeServices(['stop', 'quiesce', 'runtime'], ['stubborn', 'session']));
-    writeServices(conf.confDir, treeServices(['shutdown'], ['stubborn', 'session', 'orphan']));
+    const services = {
+      ...treeServices(['stop', 'quiesce', 'runtime'], ['stubborn', 'session']),
+      ...treeServices(['shutdown'], ['stubborn', 'session', 'orphan']),
+    };
     const env = cleanEnv({ SOCKETEER_PROCESS_TRACKING: 'subreaper' });
-    const daemon = await DaemonUnderTest.start(conf.confDir, ['--kill-grace', '0.5'], env);
-    const control = join(conf.dir, 'control.sock');
-    const clients: Client[] = [];
-    const all: number[] = [];
-    t.teardown(async () => {
-      for (const c of clients) c.socket.destroy();
-      await daemon.stop();
-      killLeftovers(all);
-      conf.cleanup();
-    });
+    const { daemon, control, clients, all } = await startTreeDaemon(t, services, { env });
     t.match(await daemon.waitForLog(isEvent('process-tracking')), {
       mechanism: 'subreaper',
       cgroup: null,
@@ -296,15 +286,9 @@ t.test(
   'subreaper: an adopted orphan that dies is reaped, not left a zombie',
   { skip: rootOnly },
   async (t) => {
-    const conf = makeConfDir(treeServices(['reap'], ['orphan']));
     const env = cleanEnv({ SOCKETEER_PROCESS_TRACKING: 'subreaper' });
-    const daemon = await DaemonUnderTest.start(conf.confDir, ['--kill-grace', '0.5'], env);
-    const clients: Client[] = [];
-    t.teardown(async () => {
-      for (const c of clients) c.socket.destroy();
-      await daemon.stop();
-      conf.cleanup();
-    });
+    const services = treeServices(['reap'], ['orphan']);
+    const { daemon, clients } = await startTreeDaemon(t, services, { env });
     const pids = await startTrees(t, daemon, ['reap-orphan'], clients);
     const orphan = pids.get('reap-orphan') ?? -1;
     await waitUntil(() => parentOf(orphan) === daemon.pid, 10000, 'the orphan adopted');
@@ -330,15 +314,7 @@ t.test(
         user: 'root',
       };
     }
-    const conf = makeConfDir(services);
-    const daemon = await DaemonUnderTest.start(conf.confDir, ['--kill-grace', '0.5']);
-    const control = join(conf.dir, 'control.sock');
-    const clients: Client[] = [];
-    t.teardown(async () => {
-      for (const c of clients) c.socket.destroy();
-      await daemon.stop();
-      conf.cleanup();
-    });
+    const { daemon, control, clients } = await startTreeDaemon(t, services);
     const names = Object.keys(services).map((f) => f.replace(/\.json$/, ''));
     const opened = names.map((n) => openClient(daemon.tcp(n)));
     clients.push(...opened);
