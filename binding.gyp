@@ -15,6 +15,7 @@
         "native/fds.c",
         "native/launch.c",
         "native/names.c",
+        "native/notify.c",
         "native/orphans.c",
         "native/peer.c",
         "native/readable.c",

@@ -21,6 +21,9 @@
  *   watchReadable(fd, onReadable), unwatchReadable(fd)
  *                               readable.c: a one-shot wait for a connection or a datagram
  *                               (accept: false starts its process on it)
+ *   notifyOpen(name), notifyReceive(fd)
+ *                               notify.c: an accept: false service's NOTIFY_SOCKET (abstract,
+ *                               SOCK_DGRAM, SO_PASSCRED): its messages with sender and fds
  *   peerGone(fd), sendFds(socket, fds, timeoutMs), receiveFds(socket, count, timeoutMs)
  *                               peer.c: queued connections whose peer left; passing them on
  *   unixBind, unixBindAbstract, unixRemove, unixRetune, unixPending
@@ -58,7 +61,7 @@
  * One header per concern, each .c including only what it uses. Calls go down this list (and
  * left to right within a line), never up:
  *   addon.c                                      the exports; the env's teardown
- *   spawn.c accept.c readable.c peer.c accounts.c cgroup.c unix-bind.c   the JS functions
+ *   spawn.c accept.c readable.c notify.c peer.c accounts.c cgroup.c unix-bind.c   the JS functions
  *   exit-watch.c orphans.c                       a child's exit; the reaper left at teardown
  *   launch.c child.c                             clone; the child until its execve
  *   addon-state.c arena.c spawn-options.c fds.c address.c         the state, memory, fds
@@ -85,6 +88,7 @@
 #include "cgroup.h"
 #include "exit-watch.h"
 #include "fds.h"
+#include "notify.h"
 #include "peer.h"
 #include "readable.h"
 #include "spawn.h"
@@ -126,6 +130,8 @@ static napi_value init(napi_env env, napi_value exports) {
       export_function(env, exports, "closeFd", js_close_fd, state) != 0 ||
       export_function(env, exports, "watchReadable", js_watch_readable, state) != 0 ||
       export_function(env, exports, "unwatchReadable", js_unwatch_readable, state) != 0 ||
+      export_function(env, exports, "notifyOpen", js_notify_open, state) != 0 ||
+      export_function(env, exports, "notifyReceive", js_notify_receive, state) != 0 ||
       export_function(env, exports, "peerGone", js_peer_gone, state) != 0 ||
       export_function(env, exports, "sendFds", js_send_fds, state) != 0 ||
       export_function(env, exports, "receiveFds", js_receive_fds, state) != 0 ||

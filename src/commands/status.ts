@@ -79,7 +79,24 @@ function formatProcess(name: string, p: ProcessStatus): string {
           ? `signal ${last.signal}`
           : `code ${last.exitCode ?? '?'}`;
   const restarts = `${p.restarts} restart${p.restarts === 1 ? '' : 's'}`;
-  return `${name}: process ${now}, ${restarts}, last exit: ${exit}`;
+  return `${name}: process ${now}, ${restarts}, last exit: ${exit}${formatNotify(p)}`;
+}
+
+/** `, main pid 43, ready, stopping, status "Serving 3 clients", 2 stored fds (conn, conn)`. */
+function formatNotify(p: ProcessStatus): string {
+  const parts = [
+    p.mainPid !== null && p.mainPid !== p.pid ? `main pid ${p.mainPid}` : '',
+    p.ready ? 'ready' : '',
+    p.stopping ? 'stopping' : '',
+    p.statusText === null ? '' : `status ${JSON.stringify(p.statusText)}`,
+    p.storedFds.count === 0
+      ? ''
+      : `${p.storedFds.count} stored fd${p.storedFds.count === 1 ? '' : 's'} (${p.storedFds.names.join(', ')})`,
+  ];
+  return parts
+    .filter((part) => part !== '')
+    .map((part) => `, ${part}`)
+    .join('');
 }
 
 /** `0`, or `3 (rate 2, instances 1)`. */

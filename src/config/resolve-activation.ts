@@ -7,7 +7,15 @@ import type { ActivationSpec, ListenAddress, ServiceFile } from './types.js';
 /** The keys of a service file that `accept: false` reads or refuses. */
 export type ActivationSettings = Pick<
   ServiceFile,
-  'accept' | 'listenerOn' | 'start' | 'restart' | 'fdName' | 'stderr' | 'limits' | 'access'
+  | 'accept'
+  | 'listenerOn'
+  | 'start'
+  | 'restart'
+  | 'fdName'
+  | 'fdStoreMax'
+  | 'stderr'
+  | 'limits'
+  | 'access'
 > &
   Partial<Pick<ServiceFile, 'listen'>>;
 
@@ -42,7 +50,7 @@ const defaultLimits = resolveLimits(undefined);
 const activationKeys = ['listenerOn', 'start', 'restart'] as const;
 
 /**
- * `accept`, `listenerOn`, `start`, `restart` and `fdName` of a schema-valid service file (pure):
+ * `accept`, `listenerOn`, `start`, `restart`, `fdName` and `fdStoreMax` of a schema-valid service file (pure):
  * the activation spec of an `accept: false` service, and what cannot work with it (refused, each
  * with its pointer), or the activation keys an `accept: true` service sets to no effect (warned).
  */
@@ -52,12 +60,16 @@ export function resolveActivation(
   listen: readonly ListenAddress[],
 ): ResolvedActivation {
   if (value.accept)
-    return { activation: null, problems: [...findDatagrams(value), ...findUnusedKeys(value)] };
+    return {
+      activation: null,
+      problems: [...findDatagrams(value), ...findFdStore(value), ...findUnusedKeys(value)],
+    };
   const activation: ActivationSpec = {
     listenerOn: value.listenerOn,
     start: value.start,
     restart: value.restart,
     fdName: value.fdName ?? name,
+    fdStoreMax: value.fdStoreMax,
   };
   return { activation, problems: findConflicts(value, listen) };
 }
@@ -86,6 +98,13 @@ function findConflicts(
     out.push(
       refuse('/listenerOn', `stdin holds one listening socket and listen has ${listen.length}`),
     );
+  if (value.listenerOn === 'stdin' && value.fdStoreMax > 0)
+    out.push(
+      refuse(
+        '/fdStoreMax',
+        'listenerOn stdin passes no LISTEN_FDS to give stored fds back in; use fd3 or fdStoreMax 0',
+      ),
+    );
   return out;
 }
 
@@ -104,6 +123,19 @@ function findDatagrams({ listen }: ActivationSettings): SettingsProblem[] {
         ]
       : [],
   );
+}
+
+/** `fdStoreMax` on a service that accepts: its handlers get no notify socket nor fd store. */
+function findFdStore({ fdStoreMax }: ActivationSettings): SettingsProblem[] {
+  if (fdStoreMax === 0) return [];
+  return [
+    {
+      pointer: '/fdStoreMax',
+      message:
+        'needs accept: false: the fd store keeps fds for the one process of a service that takes its sockets, and handlers per connection have none',
+      severity: 'error',
+    },
+  ];
 }
 
 function isDatagram(text: string): boolean {

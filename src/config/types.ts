@@ -16,6 +16,7 @@ export interface ServiceFile extends ProcessSetupFile {
   readonly start: ActivationStart;
   readonly restart: RestartPolicy;
   readonly fdName?: string;
+  readonly fdStoreMax: number;
   readonly user?: string | number;
   readonly group?: string | number;
   readonly env: Readonly<Record<string, string>>;
@@ -51,6 +52,7 @@ export const serviceFileKeys = [
   'start',
   'restart',
   'fdName',
+  'fdStoreMax',
   'user',
   'group',
   'groups',
@@ -83,6 +85,8 @@ export interface ActivationSpec {
   readonly restart: RestartPolicy;
   /** Each passed socket's name in LISTEN_FDNAMES (`fdName`, default the service name). */
   readonly fdName: string;
+  /** How many fds its process may keep in the fd store (FDSTORE=1); 0: off. */
+  readonly fdStoreMax: number;
 }
 
 export type ListenAddress =

@@ -5,6 +5,7 @@ import type { EventLog } from '../log/events.js';
 import type { Peer } from '../model/peer.js';
 import type { HandlerOutcome, SpawnedHandler, Spawner } from '../model/spawn.js';
 import { buildActivationEnv, describePassedFds } from '../spawn/activation-env.js';
+import { ActivationNotify, type NotifyStatus } from './activation-notify.js';
 import { buildSpawnPlan } from '../spawn/plan.js';
 import { decideAfterExit } from './activation-policy.js';
 import type { HandlerEnding, RunningHandler } from './handler-table.js';
@@ -33,8 +34,8 @@ export interface HeldSocket {
 /** What started the process: a pending connection, the sockets being bound, a restart. */
 export type ActivationTrigger = 'demand' | 'start' | 'restart';
 
-/** An `accept: false` service's process as `status` shows it. */
-export type ProcessStatus = {
+/** An `accept: false` service's process as `status` shows it (with NOTIFY_SOCKET's news). */
+export type ProcessStatus = NotifyStatus & {
   readonly pid: number | null;
   readonly startedAt: string | null;
   readonly uptimeSec: number | null;
@@ -61,9 +62,12 @@ const noPeer: Peer = { kind: 'unix', localPath: '', pid: null, uid: null, gid: n
  * sockets and runs ONE process with them, started by the first pending connection (nothing is
  * read: it waits in the backlog) or as soon as the sockets are held (`start: at-start`), and
  * started again after it exits, per `restart` and with a growing delay (activation-policy.ts).
- * Writes the `activate`, `end`, `spawn-failed`, `stderr` and `restart-scheduled` records.
+ * Writes the `activate`, `end`, `spawn-failed`, `stderr` and `restart-scheduled` records. Its
+ * NOTIFY_SOCKET and fd store are `notify` (activation-notify.ts).
  */
 export class ActivationServer {
+  /** The notify socket and the fd store (what a hand-over would pass on). */
+  readonly notify: ActivationNotify;
   private readonly options: ActivationServerOptions;
   /** The held sockets in `listen` order; null when they are closed. */
   private fds: readonly number[] | null = null;
@@ -83,6 +87,12 @@ export class ActivationServer {
   constructor(options: ActivationServerOptions, activation: ActivationSpec) {
     this.options = options;
     this.initial = activation;
+    this.notify = new ActivationNotify({
+      holder: options.holder,
+      log: options.log,
+      service: options.spec().name,
+      fdStoreMax: () => this.spec().activation.fdStoreMax,
+    });
   }
 
   /** The definition for the next start, with its activation settings. */
@@ -113,10 +123,13 @@ export class ActivationServer {
   /**
    * The sockets are about to close (stop, drain, shutdown, a reload): nothing starts the process
    * any more, and a running one is asked to finish (SIGTERM to its tree; whoever ends it
-   * escalates).
+   * escalates). The stored fds are closed (unless `keepStore`: a reload binding a socket anew);
+   * the notify socket once no process is left.
    */
-  release(): void {
+  release(options: { readonly keepStore?: boolean } = {}): void {
     this.fds = null;
+    if (options.keepStore !== true) this.notify.closeStore();
+    if (this.running === null) this.notify.close();
     this.unarm();
     if (this.timer !== null) clearTimeout(this.timer);
     this.timer = null;
@@ -142,6 +155,7 @@ export class ActivationServer {
       restarts: Math.max(0, this.starts - 1),
       lastExit: this.lastExit,
       phase,
+      ...this.notify.status(),
     };
   }
 
@@ -175,7 +189,8 @@ export class ActivationServer {
       return;
     }
     const { pid } = spawned;
-    const passed = describePassedFds(spec, this.bound).fds.map((f) => `${f.fd}=${f.address}`);
+    this.notify.started(pid);
+    const passed = describePassedFds(spec, this.run()).fds.map((f) => `${f.fd}=${f.address}`);
     log.log('info', 'activate', { pid, fds: passed, trigger });
     const ending: HandlerEnding = { timedOut: false, forced: false };
     const handler = { conn: processInstance, pid, peer: noPeer, startedAt: now(), ending };
@@ -185,29 +200,46 @@ export class ActivationServer {
       spawned.stderr === null ? null : logStderr(spawned.stderr, { service: spec, log, pid });
     const end = { pid, ending, stderr, startedAt: handler.startedAt };
     void spawned.outcome.then((outcome) => {
+      this.notify.ended();
       this.running = null;
+      if (this.fds === null) this.notify.close();
       if (outcome.kind === 'exit') reportEnd(log, { ...end, exit: outcome, now: now() });
       const isRequested = ending.requested === true;
       this.ended(outcome, { uptimeMs: clock() - running.startedClock, isRequested });
     });
   }
 
+  /** What this start passes beyond the definition: bound addresses, stored fds, NOTIFY_SOCKET. */
+  private run(): { addresses: readonly string[]; stored: string[]; notifySocket?: string } {
+    const stored = this.notify.store.entries.map((e) => e.name);
+    const address = this.notify.socket?.address;
+    return {
+      addresses: this.bound,
+      stored,
+      ...(address === undefined ? {} : { notifySocket: address }),
+    };
+  }
+
   /**
-   * Starts the process: the sockets as fd 3… (fd 0 and 1 on /dev/null) with LISTEN_PID set in
-   * the child, or the one socket as fd 0 and 1 (`listenerOn: stdin`). Never throws.
+   * Starts the process: the sockets as fd 3… then the stored fds (fd 0 and 1 on /dev/null) with
+   * LISTEN_PID set in the child, or the one socket as fd 0 and 1 (`listenerOn: stdin`); its
+   * NOTIFY_SOCKET opened first. Never throws.
    */
   private spawn(
     spec: ServiceSpec & { readonly activation: ActivationSpec },
     fds: readonly number[],
   ): SpawnedHandler {
     const isStdin = spec.activation.listenerOn === 'stdin';
-    const plan = {
-      ...buildSpawnPlan(spec, buildActivationEnv(spec)),
-      passFds: isStdin ? [] : fds,
-      setListenPid: !isStdin,
-    };
     let devNull: number | null = null;
     try {
+      this.notify.open();
+      const stored = isStdin ? [] : this.notify.store.entries.map((e) => e.fd);
+      const run = { ...this.run(), ...(isStdin ? { stored: [] } : {}) };
+      const plan = {
+        ...buildSpawnPlan(spec, buildActivationEnv(spec, run)),
+        passFds: isStdin ? [] : [...fds, ...stored],
+        setListenPid: !isStdin,
+      };
       if (!isStdin) devNull = openSync('/dev/null', 'r+');
       return this.options.spawner.spawn(plan, devNull ?? fds[0] ?? -1);
     } catch (error) {

@@ -213,7 +213,8 @@ export class ServiceRunner {
 
   /** Stops one listener (and removes its Unix path if still ours). */
   async removeListener(listener: BoundListener, options: CloseOptions = {}): Promise<void> {
-    if (this.listeners.includes(listener)) this.activation?.release();
+    // a reload binds it anew (stop, drain and removal close every listener: closeListeners)
+    if (this.listeners.includes(listener)) this.activation?.release({ keepStore: true });
     this.listeners = this.listeners.filter((l) => l !== listener);
     await listener.close(options);
     // a reload that bound the new socket before closing the old one: complete again

@@ -20,6 +20,21 @@ export const logEvents = {
     'accept: false: the service process started with its listening sockets (service, pid, fds, trigger: demand, start or restart)',
   'restart-scheduled':
     'accept: false: the process exited and will be started again after delayMs (service, delayMs)',
+  'process-ready':
+    'accept: false: the process sent READY=1 on its NOTIFY_SOCKET (service, pid, status)',
+  'process-status': 'accept: false: the process sent STATUS= (level debug; service, pid, status)',
+  'process-stopping': 'accept: false: the process sent STOPPING=1 (service, pid, status)',
+  'process-mainpid':
+    'accept: false: the process named its main pid with MAINPID= (service, pid, mainPid)',
+  'notify-refused':
+    'accept: false: a NOTIFY_SOCKET message (or part of one) was refused and its fds closed: a sender other than the main process (once per pid), a truncated message, an invalid assignment or MAINPID= (service, pid, uid, reason, detail, fds)',
+  'fd-stored':
+    'accept: false: fds sent with FDSTORE=1 are kept for the next start (service, name, stored, duplicates, total)',
+  'fd-store-refused':
+    'accept: false: fds sent on NOTIFY_SOCKET were closed, not stored: fdStoreMax 0 or reached, no FDSTORE=1, an invalid FDNAME, the service stopped (service, name, closed, reason, fdStoreMax)',
+  'fd-store-removed':
+    'accept: false: FDSTOREREMOVE=1 closed the fds stored under a name (service, name, closed)',
+  'fd-store-closed': 'accept: false: `stop` (or shutdown) closed the stored fds (service, closed)',
   'spawn-failed':
     'a handler could not be started; the connection was closed (service, conn, code, error)',
   stderr: "one line of a handler's stderr (service, conn, pid, line)",

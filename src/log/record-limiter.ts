@@ -16,6 +16,15 @@ export const limitedRecords: Readonly<Partial<Record<LogEvent, string>>> = {
   'control-bad-request': 'code',
   // a cgroup that cannot be had (EMFILE) is one warning per connection
   'process-tracking': 'reason',
+  // another local user can reach an abstract NOTIFY_SOCKET from any number of pids
+  'notify-refused': 'reason',
+  'fd-store-refused': 'reason',
+  // what an accept: false process may send as often as it likes (no reason field: one bucket
+  // per service)
+  'process-status': 'reason',
+  'process-mainpid': 'reason',
+  'fd-stored': 'reason',
+  'fd-store-removed': 'reason',
 };
 
 /** `--log-burst` and `--log-rate` when not given. */

@@ -135,6 +135,21 @@ export type NativeConnectionCallback = (
   localPort: number | null,
 ) => void;
 
+/**
+ * One message of a notify socket (native/notify.c): its bytes, its sender as the kernel tells
+ * (SCM_CREDENTIALS; pid 0 and uid/gid -1 if none came), and the fds it carried (SCM_RIGHTS, now
+ * the receiver's, close-on-exec). `truncated`: it did not fit (64 KiB, 253 fds) and was dropped:
+ * `data` empty, its fds already closed.
+ */
+export interface NotifyDatagram {
+  readonly data: Buffer;
+  readonly pid: number;
+  readonly uid: number;
+  readonly gid: number;
+  readonly fds: readonly number[];
+  readonly truncated: boolean;
+}
+
 /** accept4 failed (EMFILE...): accepting pauses 100 ms, connections stay in the backlog. */
 export type NativeAcceptErrorCallback = (error: Error & { code: string }) => void;
 
@@ -182,6 +197,13 @@ export interface NativeAddon {
   dupFd(fd: number): number;
   /** close(2); throws a system error (EBADF...) except for EINTR (the fd is closed then). */
   closeFd(fd: number): void;
+  /**
+   * A notify socket bound to the abstract name `name` (no leading NUL or `@`; 1 to 107 bytes):
+   * SOCK_DGRAM, close-on-exec, non-blocking, SO_PASSCRED on. Throws a system error.
+   */
+  notifyOpen(name: string): number;
+  /** One message waiting on a notify socket, or null (EAGAIN). Throws a system error. */
+  notifyReceive(fd: number): NotifyDatagram | null;
   /** prctl(PR_SET_CHILD_SUBREAPER, 1): orphaned descendants come to the daemon. Throws. */
   setChildSubreaper(): void;
   /** Reaps that one child if it has exited (never "any child"); true when it was reaped now. */
@@ -207,6 +229,8 @@ const functionNames = [
   'unwatchReadable',
   'dupFd',
   'closeFd',
+  'notifyOpen',
+  'notifyReceive',
   'setChildSubreaper',
   'reapPid',
 ];

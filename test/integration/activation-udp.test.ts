@@ -184,7 +184,7 @@ t.test(
           { fd: 0, address: 'udp:[::1]:69' },
           { fd: 1, address: 'udp:[::1]:69' },
         ],
-        env: {},
+        env: { NOTIFY_SOCKET: '@socketeer-notify/<daemon pid>/<random>/tftp' },
       },
     );
   },

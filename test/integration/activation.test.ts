@@ -423,7 +423,45 @@ t.test('check refuses what cannot work with accept: false and shows the fds', as
         { fd: 3, address: 'tcp:127.0.0.1:80' },
         { fd: 4, address: 'unix:@web' },
       ],
-      env: { LISTEN_FDS: '2', LISTEN_FDNAMES: 'web:web' },
+      env: {
+        LISTEN_FDS: '2',
+        LISTEN_FDNAMES: 'web:web',
+        NOTIFY_SOCKET: '@socketeer-notify/<daemon pid>/<random>/web',
+      },
     },
+  );
+  // the fd store: where its fds start, how many; refused where it cannot work
+  const store = makeConfDir({
+    'keep.json': { listen: 'tcp:127.0.0.1:80', exec: ['/bin/cat'], accept: false, fdStoreMax: 16 },
+  });
+  t.teardown(store.cleanup);
+  const kept = await runCli(['check', '--config-dir', store.confDir]);
+  t.equal(kept.code, 0, kept.stderr);
+  t.same(
+    (JSON.parse(kept.stdout) as { services: Record<string, { passes: { fdStore: unknown } }> })
+      .services.keep?.passes.fdStore,
+    { max: 16, firstFd: 4 },
+  );
+  const noStore = makeConfDir({
+    'each.json': { listen: 'tcp:127.0.0.1:80', exec: ['/bin/cat'], fdStoreMax: 1 },
+    'wait.json': {
+      listen: 'tcp:127.0.0.1:81',
+      exec: ['/bin/cat'],
+      accept: false,
+      listenerOn: 'stdin',
+      fdStoreMax: 1,
+    },
+  });
+  t.teardown(noStore.cleanup);
+  const refused = await runCli(['check', '--config-dir', noStore.confDir]);
+  t.equal(refused.code, 100);
+  t.equal(
+    refused.stderr,
+    [
+      `${join(noStore.confDir, 'each.json')}: /fdStoreMax: needs accept: false: the fd store keeps fds for the one process of a service that takes its sockets, and handlers per connection have none`,
+      `${join(noStore.confDir, 'wait.json')}: /fdStoreMax: cannot work with accept: false (listenerOn stdin passes no LISTEN_FDS to give stored fds back in; use fd3 or fdStoreMax 0)`,
+      `socketeer: fatal: 2 problems in ${noStore.confDir}; nothing was started`,
+      '',
+    ].join('\n'),
   );
 });

@@ -30,10 +30,22 @@ const resolve = (json: Record<string, unknown>) => {
 
 t.test('accept: false takes the activation keys, with their defaults', async (t) => {
   t.same(resolve({ listen: 'tcp:80', accept: false }), {
-    activation: { listenerOn: 'fd3', start: 'on-demand', restart: 'on-failure', fdName: 'web' },
+    activation: {
+      listenerOn: 'fd3',
+      start: 'on-demand',
+      restart: 'on-failure',
+      fdName: 'web',
+      fdStoreMax: 0,
+    },
     problems: [],
   });
-  const set = { listenerOn: 'stdin', start: 'at-start', restart: 'always', fdName: 'http' };
+  const set = {
+    listenerOn: 'stdin',
+    start: 'at-start',
+    restart: 'always',
+    fdName: 'http',
+    fdStoreMax: 0,
+  };
   t.same(resolve({ listen: 'tcp:80', accept: false, ...set }).activation, set);
   t.equal(resolve({ listen: 'tcp:80' }).activation, null);
 });
@@ -129,23 +141,44 @@ t.test(
         { fd: 3, address: 'tcp:127.0.0.1:80' },
         { fd: 4, address: 'unix:@web' },
       ],
-      env: { LISTEN_FDS: '2', LISTEN_FDNAMES: 'h:h' },
+      env: {
+        LISTEN_FDS: '2',
+        LISTEN_FDNAMES: 'h:h',
+        NOTIFY_SOCKET: '@socketeer-notify/<daemon pid>/<random>/web',
+      },
     });
-    t.same(buildActivationEnv(two), [
+    t.same(buildActivationEnv(two, { notifySocket: '@n' }), [
       'PATH=/bin',
       'SOCKETEER_SERVICE=web',
       'LISTEN_FDS=2',
       'LISTEN_FDNAMES=h:h',
+      'NOTIFY_SOCKET=@n',
     ]);
+    // at a start: the addresses as bound, then the stored fds, counted and named
+    const run = { addresses: ['tcp:127.0.0.1:8080', 'unix:@web'], stored: ['conn', 'state'] };
+    t.same(describePassedFds(two, { ...run, notifySocket: '@n' }), {
+      fds: [
+        { fd: 3, address: 'tcp:127.0.0.1:8080' },
+        { fd: 4, address: 'unix:@web' },
+        { fd: 5, address: 'stored:conn' },
+        { fd: 6, address: 'stored:state' },
+      ],
+      env: { LISTEN_FDS: '4', LISTEN_FDNAMES: 'h:h:conn:state', NOTIFY_SOCKET: '@n' },
+    });
     const stdin = service({ listen: 'tcp:127.0.0.1:80', accept: false, listenerOn: 'stdin' });
     t.same(describePassedFds(stdin), {
       fds: [
         { fd: 0, address: 'tcp:127.0.0.1:80' },
         { fd: 1, address: 'tcp:127.0.0.1:80' },
       ],
-      env: {},
+      env: { NOTIFY_SOCKET: '@socketeer-notify/<daemon pid>/<random>/web' },
     });
-    t.same(buildActivationEnv(stdin), ['PATH=/bin', 'LISTEN_FDS=9', 'SOCKETEER_SERVICE=web']);
+    t.same(buildActivationEnv(stdin, { notifySocket: '@n' }), [
+      'PATH=/bin',
+      'LISTEN_FDS=9',
+      'SOCKETEER_SERVICE=web',
+      'NOTIFY_SOCKET=@n',
+    ]);
   },
 );
 

@@ -61,7 +61,13 @@ t.test('udp needs accept: false: refused with its pointer otherwise', async (t) 
     { pointer: '/listen', message, severity: 'error' },
   ]);
   t.same(resolve({ listen: 'udp:127.0.0.1:69', accept: false, listenerOn: 'stdin' }), {
-    activation: { listenerOn: 'stdin', start: 'on-demand', restart: 'on-failure', fdName: 'tftp' },
+    activation: {
+      listenerOn: 'stdin',
+      start: 'on-demand',
+      restart: 'on-failure',
+      fdName: 'tftp',
+      fdStoreMax: 0,
+    },
     problems: [],
   });
 });
