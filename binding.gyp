@@ -21,6 +21,8 @@
         "native/readable.c",
         "native/spawn-options.c",
         "native/spawn.c",
+        "native/splice.c",
+        "native/splice-conn.c",
         "native/unix-bind.c",
         "native/unix-failure.c",
         "native/unix-private.c",

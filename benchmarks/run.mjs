@@ -13,7 +13,9 @@ import { benchmarkServer } from './lib/measure.mjs';
 import { readOptions } from './lib/options.mjs';
 import { describeMachine, readClockTicks } from './lib/proc-stats.mjs';
 import { findLeftovers, isStopping, killEverything } from './lib/processes.mjs';
+import { runProxyScenario } from './lib/proxy-bench.mjs';
 import { renderMarkdown } from './lib/report.mjs';
+import { renderProxy } from './lib/report-proxy.mjs';
 import { serverTable } from './lib/servers.mjs';
 import {
   calibrateRate,
@@ -39,7 +41,7 @@ function expandSpawnRuns(options) {
 
 /** The bench's own binaries, whose processes must all be gone at the end. */
 function builtPrograms(dir) {
-  return ['loadgen', 'null-server', 'handler'].map((name) => join(dir, name));
+  return ['loadgen', 'null-server', 'handler', 'stream'].map((name) => join(dir, name));
 }
 
 /** Kills what the bench left behind (by pid) and returns the list. */
@@ -154,6 +156,18 @@ async function runAll(options, workDir) {
           env,
         )
       : null;
+  const proxy =
+    wants('proxy') && !isStopping()
+      ? await runProxyScenario({
+          repoRoot,
+          outDir,
+          workDir,
+          logDir,
+          clockTicks,
+          rounds: options.proxyRounds,
+          say,
+        })
+      : null;
   const leftovers = reapLeftovers(builtPrograms(outDir));
   const loadAverageAtEnd = os.loadavg()[0];
   return {
@@ -165,6 +179,7 @@ async function runAll(options, workDir) {
     servers: spawn.servers,
     skipped: spawn.skipped,
     refuse90: refuse90 === null ? null : { sources: refusalSources, ...refuse90 },
+    proxy,
     leftovers,
     loadAverageAtEnd,
   };
@@ -196,7 +211,10 @@ async function main() {
   process.once('SIGTERM', onSignal);
   try {
     const report = await runAll(parsed.options, workDir);
-    const markdown = renderMarkdown(report);
+    const markdown =
+      report.proxy === null
+        ? renderMarkdown(report)
+        : `${renderMarkdown(report)}\n${renderProxy(report.proxy)}`;
     writeFileSync(join(outDir, 'results.json'), `${JSON.stringify(report, null, 2)}\n`);
     writeFileSync(join(outDir, 'results.md'), markdown);
     process.stdout.write(markdown);

@@ -31,6 +31,9 @@
  *                               unix-walk.c, unix-private.c, unix-failure.c)
  *   setChildSubreaper(), reapPid(pid)
  *                               cgroup.c: the fallback tracking of a handler's descendants
+ *   proxyStart(fd, target, options, onEnd), proxyClose(id)
+ *                               splice.c: a proxied connection copied both ways with splice(2)
+ *                               (splice-conn.c)
  *
  * The child, in order: setsid, signal dispositions to SIG_DFL, socket on fds 0 and 1 and the
  * stderr target on 2 (pipe, socket or /dev/null), options.passFds on 3, 4, ... (every source
@@ -92,6 +95,7 @@
 #include "peer.h"
 #include "readable.h"
 #include "spawn.h"
+#include "splice.h"
 #include "unix-bind.h"
 
 /*
@@ -104,6 +108,7 @@ static void on_env_teardown(napi_async_cleanup_hook_handle handle, void *data) {
   stop_accept_watches(state);
   stop_readable_watches(state);
   stop_exit_watches(state);
+  stop_splice_watches(state);
   addon_state_end(state);
 }
 
@@ -141,7 +146,9 @@ static napi_value init(napi_env env, napi_value exports) {
       export_function(env, exports, "unixRetune", js_unix_retune, state) != 0 ||
       export_function(env, exports, "unixPending", js_unix_pending, state) != 0 ||
       export_function(env, exports, "setChildSubreaper", js_set_child_subreaper, state) != 0 ||
-      export_function(env, exports, "reapPid", js_reap_pid, state) != 0) {
+      export_function(env, exports, "reapPid", js_reap_pid, state) != 0 ||
+      export_function(env, exports, "proxyStart", js_proxy_start, state) != 0 ||
+      export_function(env, exports, "proxyClose", js_proxy_close, state) != 0) {
     return NULL;
   }
   return exports;

@@ -10,12 +10,14 @@ export const serverIds = [
   'systemd-socket-activate',
 ];
 
-export const scenarioIds = ['spawn', 'refuse90'];
+export const scenarioIds = ['spawn', 'refuse90', 'proxy'];
 
 const usage = `usage: node benchmarks/run.mjs [options]   (each option also as an env variable)
   --scenario LIST     spawn: every connection served; refuse90: 9 of 10 sources refused
-                      (by access, and for socketeer also by rate)
-                                                             BENCH_SCENARIO     (spawn,refuse90)
+                      (by access, and for socketeer also by rate); proxy: 512 MiB streams
+                      through socketeer's proxy, systemd-socket-proxyd and socat
+                                                             BENCH_SCENARIO     (spawn,refuse90,proxy)
+  --proxy-rounds N    proxy: rounds per cell, the best kept  BENCH_PROXY_ROUNDS (3)
   --duration S        measured seconds per cell              BENCH_DURATION     (5)
   --warmup S          warm-up seconds before each cell       BENCH_WARMUP       (1)
   --concurrency LIST  spawn: connections in flight, e.g. 1,8,64
@@ -69,6 +71,7 @@ export function readOptions(argv, env) {
         servers: { type: 'string' },
         spawner: { type: 'string' },
         timeout: { type: 'string' },
+        'proxy-rounds': { type: 'string' },
         help: { type: 'boolean' },
       },
     }).values;
@@ -81,7 +84,10 @@ export function readOptions(argv, env) {
   if (numbers.error !== undefined) return numbers;
   const lists = readLists(pick);
   if (lists.error !== undefined) return lists;
-  return { options: { scenarios: lists.scenarios, ...numbers, ...lists.rest } };
+  const proxyRounds = Number(pick('proxy-rounds', 'BENCH_PROXY_ROUNDS', '3'));
+  if (!Number.isInteger(proxyRounds) || proxyRounds < 1)
+    return { error: '--proxy-rounds: expected a positive integer' };
+  return { options: { scenarios: lists.scenarios, ...numbers, ...lists.rest, proxyRounds } };
 }
 
 /** --duration, --warmup and --timeout as numbers, or { error }. */

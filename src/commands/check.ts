@@ -31,7 +31,7 @@ export function runCheck(
       s.name,
       {
         file: s.file,
-        program: s.exec.file,
+        ...(s.exec === null ? {} : { program: s.exec.file }),
         runAs: s.runAs,
         ...s.effective,
         ...(s.activation === null ? {} : { passes: describePasses(s) }),

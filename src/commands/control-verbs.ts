@@ -83,7 +83,8 @@ export async function runKill(args: KillArgs, out: Out): Promise<number> {
   const r = await askDaemon(args, body, 10000);
   if (r.signalled.length === 0) out(`${r.service}: no running handlers\n`);
   for (const s of r.signalled)
-    out(`${r.signal} sent to ${r.service}@${s.instance} (pid ${s.pid})\n`);
+    if (s.pid === null) out(`${r.service}@${s.instance} closed (a proxied connection)\n`);
+    else out(`${r.signal} sent to ${r.service}@${s.instance} (pid ${s.pid})\n`);
   return ExitCode.ok;
 }
 

@@ -131,6 +131,8 @@ class Serving {
         uninstall();
         await this.tracking.close(daemon.hasHandedOver);
         await this.control?.close();
+        // after a hand-over, proxied connections are copied here until they end
+        if (daemon.hasHandedOver) await daemon.proxiedEnded();
         this.log.flush();
         daemon.log.log('info', 'exit', { code: 0 });
         resolve(ExitCode.ok);

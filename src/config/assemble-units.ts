@@ -52,7 +52,7 @@ export interface AssembledUnit {
 
 export interface AssembleOptions {
   readonly lookupUser: UserLookup;
-  /** Whether an instance file defines the service fully (default: it has `listen` and `exec`). */
+  /** Whether an instance file defines the service fully (default: it has `listen` and `exec` or `proxy`). */
   readonly isFullDefinition?: ((value: JsonObject) => boolean) | undefined;
 }
 
@@ -75,7 +75,8 @@ interface ServiceFile extends Piece {
   readonly linkTarget: string | null;
 }
 
-const hasListenAndExec = (value: JsonObject): boolean => 'listen' in value && 'exec' in value;
+const hasListenAndExec = (value: JsonObject): boolean =>
+  'listen' in value && ('exec' in value || 'proxy' in value);
 
 export function assembleUnits(
   files: readonly ConfFile[],

@@ -3,6 +3,7 @@ import type { AccountLookup } from './accounts.js';
 import { resolveProcessSetup, type ProcessFeatureCheck } from './process-setup.js';
 import { resolveActivation } from './resolve-activation.js';
 import { resolvePolicy } from './resolve-policy.js';
+import { resolveProxy } from './resolve-proxy.js';
 import type { Identity, ListenAddress, RunAs, ServiceFile, ServiceSpec } from './types.js';
 import type { ConfigProblem } from '../model/problem.js';
 
@@ -32,7 +33,12 @@ export function resolveService(
   const note = (pointer: string, message: string): void =>
     void problems.push({ file, pointer, message });
   const listen = resolveListen(value.listen, note);
-  const program = resolveProgram(value.exec[0] ?? '', value.chroot ?? null, ctx, note);
+  const forward = resolveProxy(value);
+  for (const p of forward.problems) note(p.pointer, p.message);
+  const program =
+    value.exec === undefined
+      ? null
+      : resolveProgram(value.exec[0] ?? '', value.chroot ?? null, ctx, note);
   const who = resolveCredentials(value, ctx, note);
   const processSetup = resolveProcessSetup(
     value,
@@ -58,7 +64,11 @@ export function resolveService(
     description: value.description ?? null,
     disabled: value.disabled,
     listen,
-    exec: { file: program, argv: [...value.exec] },
+    exec:
+      program === null || value.exec === undefined
+        ? null
+        : { file: program, argv: [...value.exec] },
+    proxy: forward.proxy,
     activation: accept.activation,
     switchTo: who.switchTo,
     identity: who.identity,
@@ -78,7 +88,11 @@ export function resolveService(
     },
     admitPolicy: policy.admitPolicy,
     limits: policy.admitPolicy.limits,
-    warnings: [...policy.warnings, ...activationOf('warning')],
+    warnings: [
+      ...policy.warnings,
+      ...activationOf('warning'),
+      ...forward.warnings.map((w) => ({ file, ...w })),
+    ],
     effective: value,
     files: [file],
     sources: { '': file },

@@ -10,7 +10,12 @@ export interface ServiceFile extends ProcessSetupFile {
   readonly description?: string;
   readonly disabled: boolean;
   readonly listen: string | readonly string[];
-  readonly exec: readonly string[];
+  /** Exactly one of exec and proxy (resolve-proxy.ts checks it). */
+  readonly exec?: readonly string[];
+  readonly proxy?: string;
+  readonly proxyProtocol?: ProxyProtocol;
+  readonly proxyConnectTimeoutSec?: number;
+  readonly proxyIdleTimeoutSec?: number;
   readonly accept: boolean;
   readonly listenerOn: ListenerOn;
   readonly start: ActivationStart;
@@ -47,6 +52,10 @@ export const serviceFileKeys = [
   'disabled',
   'listen',
   'exec',
+  'proxy',
+  'proxyProtocol',
+  'proxyConnectTimeoutSec',
+  'proxyIdleTimeoutSec',
   'accept',
   'listenerOn',
   'start',
@@ -70,6 +79,25 @@ export const serviceFileKeys = [
   'limits',
   'access',
 ] as const;
+
+/** The PROXY protocol header a proxy service sends to its target. */
+export type ProxyProtocol = 'v1' | 'v2';
+
+/** Where a proxy service forwards its connections. */
+export type ProxyTarget =
+  | { readonly kind: 'tcp'; readonly host: string; readonly port: number }
+  | { readonly kind: 'unix'; readonly path: string; readonly abstract: boolean };
+
+/** A `proxy` service: each admitted connection copied both ways to `target`, no handler. */
+export interface ProxySpec {
+  readonly target: ProxyTarget;
+  /** The target as written (`unix:/run/app.sock`), for records. */
+  readonly text: string;
+  readonly protocol: ProxyProtocol | null;
+  readonly connectTimeoutMs: number;
+  /** null: no idle timeout. */
+  readonly idleTimeoutMs: number | null;
+}
 
 /** accept: false: where the process finds its listening sockets. */
 export type ListenerOn = 'fd3' | 'stdin';
@@ -132,8 +160,10 @@ export interface ServiceSpec {
   readonly description: string | null;
   readonly disabled: boolean;
   readonly listen: readonly ListenAddress[];
-  /** Absolute path of the program and the full argv. */
-  readonly exec: { readonly file: string; readonly argv: readonly string[] };
+  /** Absolute path of the program and the full argv; null for a `proxy` service. */
+  readonly exec: { readonly file: string; readonly argv: readonly string[] } | null;
+  /** A `proxy` service's target and settings; null for an `exec` service. */
+  readonly proxy: ProxySpec | null;
   /**
    * `accept: false`: the one process that takes the listening sockets; null (`accept: true`):
    * a handler per connection.

@@ -54,8 +54,11 @@ export function validateServiceFile(
   const copy: unknown = structuredClone(json);
   const validate = validator();
   if (validate(copy)) return { ok: true, value: copy as ServiceFile };
-  // errors inside propertyNames repeat the wrapper's; keep the wrapper, which names the key
-  const errors = (validate.errors ?? []).filter((e) => e.propertyName === undefined);
+  // errors inside propertyNames repeat the wrapper's; keep the wrapper, which names the key;
+  // the `required` of each branch of the root oneOf (exec or proxy) is said by the oneOf's own
+  const errors = (validate.errors ?? []).filter(
+    (e) => e.propertyName === undefined && !e.schemaPath.startsWith('#/oneOf/'),
+  );
   const conditions = describeConditions(errors);
   const problems = errors
     .filter((e) => e.keyword !== 'if')
@@ -126,6 +129,8 @@ function describeSchemaError(file: string, error: ErrorObject): ConfigProblem {
       };
     case 'pattern':
       return { file, pointer: at, message: `must match ${String(params.pattern)}` };
+    case 'oneOf':
+      return describeOneOf(file, error);
     case 'propertyNames':
       return {
         file,
@@ -162,4 +167,14 @@ export function findNulBytes(file: string, json: unknown): ConfigProblem[] {
     }
   }
   return problems;
+}
+
+/** The root `oneOf`: a service has exactly one of `exec` and `proxy`. */
+function describeOneOf(file: string, error: ErrorObject): ConfigProblem {
+  const { passingSchemas } = error.params as { passingSchemas: unknown };
+  if (error.instancePath !== '' || error.schemaPath !== '#/oneOf')
+    return { file, pointer: error.instancePath, message: error.message ?? 'is invalid' };
+  return Array.isArray(passingSchemas)
+    ? { file, pointer: '/proxy', message: 'cannot be given with exec: use one of them' }
+    : { file, pointer: '/exec', message: 'is required (or proxy instead)' };
 }

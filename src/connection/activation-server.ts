@@ -133,7 +133,8 @@ export class ActivationServer {
     this.unarm();
     if (this.timer !== null) clearTimeout(this.timer);
     this.timer = null;
-    if (this.running !== null) signalTree(this.running.handler.pid, 'SIGTERM');
+    const pid = this.running?.handler.pid ?? null;
+    if (pid !== null) signalTree(pid, 'SIGTERM');
   }
 
   status(): ProcessStatus {

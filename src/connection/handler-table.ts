@@ -11,10 +11,13 @@ export interface HandlerEnding {
   requested?: boolean;
 }
 
-/** A handler that is running now. */
+/** A handler that is running now, or a proxied connection (no process: `pid` null). */
 export interface RunningHandler {
   readonly conn: string;
-  readonly pid: number;
+  /** null: a proxied connection, which `close` ends. */
+  readonly pid: number | null;
+  /** A proxied connection: closes both sides now (its outcome resolves once it has). */
+  readonly close?: () => void;
   readonly peer: Peer;
   readonly startedAt: number;
   readonly outcome: Promise<HandlerOutcome>;

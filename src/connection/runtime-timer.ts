@@ -6,7 +6,9 @@ import { endTree } from '../spawn/kill-escalator.js';
 import { processTracking } from '../spawn/process-tracking.js';
 
 export interface RuntimeTimerOptions {
-  readonly pid: number;
+  /** null: a proxied connection, ended by `close`. */
+  readonly pid: number | null;
+  readonly close?: (() => void) | undefined;
   /** Updated here; the `end` record reads it. */
   readonly ending: HandlerEnding;
   readonly limits: ResolvedLimits;
@@ -20,7 +22,7 @@ export interface RuntimeTimerOptions {
 /**
  * Enforces `limits.runtimeMaxSec`: at the deadline, marks the handler timed out, logs `timeout`
  * and ends its tree with the one kill escalator (SIGTERM, SIGKILL `killGraceSec` later to what
- * is left, `forced` when the handler itself needed it). Returns the function to call once the
+ * is left, `forced` when the handler itself needed it); a proxied connection is closed. Returns the function to call once the
  * handler has exited (null: no runtime limit).
  */
 export function armRuntimeTimer(options: RuntimeTimerOptions): (() => void) | null {
@@ -37,6 +39,7 @@ export function armRuntimeTimer(options: RuntimeTimerOptions): (() => void) | nu
         runtimeMaxSec: limits.runtimeMaxSec,
         killGraceSec: limits.killGraceSec,
       });
+      if (pid === null) return options.close?.();
       const graceMs = Math.max(0, deadlines.killAt - options.clock());
       void endTree(processTracking().treeOf(pid), exited, graceMs, ending);
     },

@@ -17,6 +17,8 @@ import { HandlerTable, type RunningHandler } from './handler-table.js';
 import { dropConnection, refuseConnection } from './refuse-connection.js';
 import { armRuntimeTimer } from './runtime-timer.js';
 import type { QueueSource, SharedLimits } from './shared-limits.js';
+import type { ProxyAddon } from './proxy-copy.js';
+import { createProxyServer } from './proxy-server.js';
 import { createSpawnServer } from './spawn-server.js';
 
 export interface ServiceConnectionsOptions {
@@ -31,6 +33,8 @@ export interface ServiceConnectionsOptions {
   readonly clock: () => number;
   readonly peerCredentials: (fd: number) => PeerCredentials | null;
   readonly shared: SharedLimits;
+  /** The addon's splice copy for `proxy` services (null or absent: Node streams). */
+  readonly proxyAddon?: ProxyAddon | null;
 }
 
 /** A service's connection counters (refusals are counted per reason apart). */
@@ -52,7 +56,8 @@ export class ServiceConnections {
   private readonly count = { accepted: 0, spawnFailed: 0 };
   private readonly refused = createRefuseCounters();
   private readonly table = new HandlerTable();
-  private readonly server: ConnectionServer;
+  private readonly spawnServer: ConnectionServer;
+  private readonly proxyServer: ConnectionServer;
   private readonly gate: AdmissionGate;
   private readonly queue: HandlerQueue;
   private readonly queueSource: QueueSource;
@@ -60,7 +65,8 @@ export class ServiceConnections {
   constructor(options: ServiceConnectionsOptions) {
     this.options = options;
     const { spec, shared, clock } = options;
-    this.server = createSpawnServer(options);
+    this.spawnServer = createSpawnServer(options);
+    this.proxyServer = createProxyServer({ addon: options.proxyAddon ?? null, now: options.now });
     this.gate = createAdmissionGate({
       service: spec().name,
       policy: () => spec().admitPolicy,
@@ -194,13 +200,14 @@ export class ServiceConnections {
     const spec = this.options.spec();
     shared.table.add(spec.name, sourceKey);
     const peerHandlers = this.table.countFromPeer(accepted.peer);
-    const served = this.server.serve({ service: spec, accepted, peerHandlers, waitedMs });
+    const server = spec.proxy === null ? this.spawnServer : this.proxyServer;
+    const served = server.serve({ service: spec, accepted, peerHandlers, waitedMs });
     let stopTimer: (() => void) | null = null;
     if (served.kind === 'running') {
       const { handler, ending } = served;
       this.table.add(handler);
-      const { pid } = handler;
-      const timer = { pid, ending, limits: spec.limits, startedAt: clock(), clock };
+      const { pid, close } = handler;
+      const timer = { pid, close, ending, limits: spec.limits, startedAt: clock(), clock };
       stopTimer = armRuntimeTimer({ ...timer, log: accepted.log });
     }
     void served.ended.then((outcome) => {

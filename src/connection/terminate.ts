@@ -3,7 +3,9 @@ import { processTracking } from '../spawn/process-tracking.js';
 import type { HandlerOutcome } from '../model/spawn.js';
 
 export interface Killable {
-  readonly pid: number;
+  /** null: a proxied connection, which `close` ends (never forced). */
+  readonly pid: number | null;
+  readonly close?: (() => void) | undefined;
   readonly outcome: Promise<HandlerOutcome>;
   /** What its `end` record will say: `forced` is set when SIGKILL was needed. */
   readonly ending?: Ending | undefined;
@@ -21,9 +23,13 @@ export async function terminateHandlers(
 ): Promise<number[]> {
   const tracking = processTracking();
   const forced = await Promise.all(
-    handlers.map((h) => endTree(tracking.treeOf(h.pid), h.outcome, graceMs, h.ending)),
+    handlers.map((h) => {
+      if (h.pid !== null) return endTree(tracking.treeOf(h.pid), h.outcome, graceMs, h.ending);
+      h.close?.();
+      return h.outcome.then(() => false);
+    }),
   );
-  return handlers.filter((_, i) => forced[i] === true).map((h) => h.pid);
+  return handlers.flatMap((h, i) => (forced[i] === true && h.pid !== null ? [h.pid] : []));
 }
 
 /** Sends `signal` to a running handler's whole tree (`kill`); false when nothing was there. */

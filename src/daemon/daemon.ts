@@ -239,6 +239,18 @@ export class Daemon implements HandoverHost {
     return this.services.activeHandlers;
   }
 
+  /**
+   * Resolves once every proxied connection of this process has ended: a hand-over passes
+   * handlers on (they are processes) but not the copies this process runs for proxied ones.
+   */
+  async proxiedEnded(): Promise<void> {
+    const proxied = this.services
+      .all()
+      .flatMap((runner) => [...runner.connectionHandlers.values()])
+      .filter((handler) => handler.pid === null);
+    await Promise.all(proxied.map((handler) => handler.outcome));
+  }
+
   private async doShutdown(signal: string): Promise<void> {
     await this.lock;
     this.closing = true;

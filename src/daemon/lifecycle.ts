@@ -153,7 +153,8 @@ async function waitForEnd(
 export type KillResult = {
   readonly service: string;
   readonly signal: NodeJS.Signals;
-  readonly signalled: readonly { readonly instance: string; readonly pid: number }[];
+  /** pid null: a proxied connection, closed whatever the signal. */
+  readonly signalled: readonly { readonly instance: string; readonly pid: number | null }[];
 };
 
 /** Which handlers `kill` signals, and with what. */
@@ -176,7 +177,7 @@ export function killHandlers(daemon: Daemon, target: KillTarget): KillResult {
     throw new ControlError('unknown-instance', `${name} has no running instance ${instance}`);
   const targets = handler === undefined ? [...runner.handlers.values()] : [handler];
   const signalled = targets
-    .filter((h) => signalTree(h.pid, signal))
+    .filter((h) => signalOrClose(h, signal))
     .map((h) => ({ instance: h.conn, pid: h.pid }));
   daemon.log.log('info', 'kill', {
     service: name,
@@ -185,4 +186,11 @@ export function killHandlers(daemon: Daemon, target: KillTarget): KillResult {
     pids: signalled.map((s) => s.pid),
   });
   return { service: name, signal, signalled };
+}
+
+/** Signals a handler's tree; a proxied connection (no process) is closed instead. */
+function signalOrClose(handler: RunningHandler, signal: NodeJS.Signals): boolean {
+  if (handler.pid !== null) return signalTree(handler.pid, signal);
+  handler.close?.();
+  return true;
 }

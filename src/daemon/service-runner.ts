@@ -13,6 +13,7 @@ import type { RunningHandler } from '../connection/handler-table.js';
 import { ServiceConnections, type ServiceCounters } from '../connection/service-connections.js';
 import { createSharedLimits, type SharedLimits } from '../connection/shared-limits.js';
 import { terminateHandlers } from '../connection/terminate.js';
+import { asProxyAddon } from '../connection/proxy-copy.js';
 import { ActivationServer, type ProcessStatus } from '../connection/activation-server.js';
 import { ExitCode, FatalError } from '../model/errors.js';
 
@@ -57,6 +58,7 @@ export class ServiceRunner {
       log: this.log,
       clock: deps.clock ?? (() => performance.now()),
       shared: deps.shared ?? createSharedLimits(),
+      proxyAddon: asProxyAddon(this.accept.holder),
     });
     this.activation = createActivation(this, deps, this.log);
     for (const w of spec.warnings) this.log.log('warn', 'config-warning', { ...w });

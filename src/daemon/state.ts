@@ -11,7 +11,8 @@ export type ServiceState = 'running' | 'quiesced' | 'draining' | 'stopped';
 
 export type ConnectionRow = {
   readonly instance: string;
-  readonly pid: number;
+  /** null: a proxied connection (no process). */
+  readonly pid: number | null;
   readonly peer: string;
   readonly startedAt: string;
   readonly ageSec: number;
@@ -54,7 +55,7 @@ export interface ServiceView {
   readonly refused: Readonly<Record<string, number>>;
   readonly handlers: Iterable<{
     readonly conn: string;
-    readonly pid: number;
+    readonly pid: number | null;
     readonly peer: Peer;
     readonly startedAt: number;
   }>;

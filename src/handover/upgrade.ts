@@ -270,13 +270,20 @@ function carryServices(
     services[name] = {
       queued: queued.get(name) ?? [],
       counters: { accepted: runner.counters.accepted, spawnFailed: runner.counters.spawnFailed },
-      handlers: [...runner.handlers.values()].map((h) => ({
-        conn: h.conn,
-        pid: h.pid,
-        peer: h.peer,
-        startedAt: h.startedAt,
-        startTicks: readStartTicks(h.pid),
-      })),
+      // a proxied connection (pid null) lives in this process: it ends when this one exits
+      handlers: [...runner.handlers.values()].flatMap((h) =>
+        h.pid === null
+          ? []
+          : [
+              {
+                conn: h.conn,
+                pid: h.pid,
+                peer: h.peer,
+                startedAt: h.startedAt,
+                startTicks: readStartTicks(h.pid),
+              },
+            ],
+      ),
     };
   }
   return services;

@@ -39,6 +39,11 @@ export interface IncomingConnection {
    * nothing sent); false when the native addon is not built. Reads nothing.
    */
   isPeerGone(): boolean;
+  /**
+   * The connection as a flowing net.Socket, the daemon's own (a proxy copies with it when the
+   * addon does not); this object must not be closed afterwards: the socket owns the fd.
+   */
+  takeSocket(): Socket;
 }
 
 /** A connection accepted by the native addon: a bare fd, blocking, close-on-exec. */
@@ -70,6 +75,10 @@ export class AcceptedFd implements IncomingConnection {
 
   isPeerGone(): boolean {
     return isPeerGoneAt(this.fd);
+  }
+
+  takeSocket(): Socket {
+    return new Socket({ fd: this.fd, readable: true, writable: true, allowHalfOpen: true });
   }
 }
 
@@ -109,6 +118,11 @@ export class AcceptedSocket implements IncomingConnection {
   isPeerGone(): boolean {
     // the fd of a paused socket is the kernel's socket itself; nothing was read from it
     return this.socket.destroyed || isPeerGoneAt(handleFd(this.socket));
+  }
+
+  takeSocket(): Socket {
+    this.socket.removeAllListeners('error');
+    return this.socket;
   }
 }
 

@@ -175,6 +175,8 @@ async function bindUdp(
 function makeServer(socket: SocketSpec): Server {
   return createServer({
     pauseOnConnect: true,
+    // a proxied connection passes a client's half-close on (a handler gets the fd itself)
+    allowHalfOpen: true,
     noDelay: socket.noDelay,
     keepAlive: socket.keepAlive,
   });

@@ -37,6 +37,8 @@ export const logEvents = {
   'fd-store-closed': 'accept: false: `stop` (or shutdown) closed the stored fds (service, closed)',
   'spawn-failed':
     'a handler could not be started; the connection was closed (service, conn, code, error)',
+  'proxy-failed':
+    'a proxied connection could not reach its target (refused, timed out, no such socket); the client was closed (service, conn, proxy, code, syscall, error)',
   stderr: "one line of a handler's stderr (service, conn, pid, line)",
   'stderr-dropped':
     "stderr lines over the service's stderrRate were read and dropped (service, conn, pid, bytes, total)",

@@ -374,7 +374,7 @@ t.test('a root daemon without an account "nobody" refuses a service with no user
   t.ok(loaded.ok);
   if (!loaded.ok) return;
   t.same(
-    loaded.config.services.map((s) => [s.name, s.switchTo, s.runAs.from, s.exec.argv]),
+    loaded.config.services.map((s) => [s.name, s.switchTo, s.runAs.from, s.exec?.argv]),
     [
       ['a', { uid: 65534, gid: 65534 }, 'default', ['cat']],
       ['b', { uid: 65534, gid: 65534 }, 'default', ['cat']],
