@@ -12,9 +12,13 @@ import {
   upgradeCommand,
 } from './commands/cli/control.js';
 import type { CommandDefinition, CommandIo } from './commands/cli/define.js';
+import { answerCompletion, withCompletion } from './commands/cli/completion.js';
 import { escapeCommand } from './commands/cli/escape.js';
+import { installUnitsCommand } from './commands/cli/install-units.js';
 import { serveCommand } from './commands/cli/serve.js';
+import { metricsCommand } from './commands/cli/metrics.js';
 import { statusCommand } from './commands/cli/status.js';
+import { formatFatal } from './log/fatal.js';
 import { packagePath } from './model/package-root.js';
 
 const version = (
@@ -27,11 +31,13 @@ const commands: readonly CommandDefinition[] = [
   checkCommand,
   escapeCommand,
   statusCommand,
+  metricsCommand,
   ...serviceCommands,
   drainCommand,
   killCommand,
   reloadCommand,
   upgradeCommand,
+  installUnitsCommand,
 ];
 
 /** Parses argv, runs one command, and maps its outcome to an exit code and stderr words. */
@@ -45,21 +51,25 @@ export async function main(argv: string[]): Promise<number> {
     out: (text) => void process.stdout.write(text),
     err: (text) => void process.stderr.write(text),
   };
-  const parser = commands
-    .reduce(
+  const parser = withCompletion(
+    commands.reduce(
       (y, define) => define(y, io, exit),
       yargs(argv).scriptName('socketeer').usage('$0 <command> [options]'),
-    )
+    ),
+  )
     .demandCommand(1, 'a command is required')
     .strict()
     .version(version)
+    .alias('version', 'V')
     .help()
+    .alias('help', 'h')
     .wrap(Math.min(100, process.stdout.columns ?? 100))
     .fail((message, error) => {
       if (error !== undefined && error !== null) throw error;
       throw new FatalError(`${lowerFirst(message)} (see socketeer --help)`, ExitCode.permanent);
     });
   try {
+    if (await answerCompletion(parser, argv, io.out)) return ExitCode.ok;
     await parser.parseAsync();
   } catch (error) {
     return reportError(error);
@@ -74,12 +84,13 @@ function lowerFirst(text: string): string {
 /** The one place errors become words on stderr and an exit code. */
 export function reportError(error: unknown): number {
   if (error instanceof FatalError) {
-    for (const line of error.detail) process.stderr.write(`${line}\n`);
-    process.stderr.write(`socketeer: fatal: ${error.message}\n`);
-    return error.exitCode;
+    const { message, detail, exitCode } = error;
+    process.stderr.write(formatFatal({ message, detail, exitCode, isBug: false }));
+    return exitCode;
   }
   const text = error instanceof Error ? (error.stack ?? error.message) : String(error);
-  process.stderr.write(`socketeer: internal error (a bug, please report it): ${text}\n`);
+  const report = { message: text, detail: [], exitCode: ExitCode.bug, isBug: true };
+  process.stderr.write(formatFatal(report));
   return ExitCode.bug;
 }
 

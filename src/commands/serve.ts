@@ -1,12 +1,18 @@
 import type { Socket } from 'node:net';
 import { handleFd } from '../listen/incoming.js';
 import { resolveControlPath } from '../control/paths.js';
-import { startControlServer, type ControlLogger, type ControlServer } from '../control/server.js';
-import { reloadDaemon } from '../daemon/apply-reload.js';
+import { startControlServer, type ControlServer } from '../control/server.js';
 import { createControlHandler } from '../daemon/control-requests.js';
 import { Daemon } from '../daemon/daemon.js';
+import { HandlerStats } from '../daemon/handler-stats.js';
+import { formatMetrics, metricsContentType } from '../daemon/metrics.js';
+import {
+  metricsAddressOrFail,
+  startMetricsServer,
+  type MetricsAddress,
+} from '../control/metrics-http.js';
 import { handOver, type HandOverOutcome } from '../handover/upgrade.js';
-import { notifySystemd } from '../handover/sd-notify.js';
+import { notifyReady, notifyStopping, reloadNotifying } from '../daemon/notify.js';
 import { installSignalHandlers } from '../daemon/signals.js';
 import {
   openTakeover,
@@ -15,8 +21,9 @@ import {
   type Takeover,
 } from '../handover/takeover.js';
 import { ExitCode, FatalError } from '../model/errors.js';
-import type { EventLog, LogEvent, LogFields, LogLevel } from '../log/events.js';
-import { createLogger, type DaemonLog, type LogFormat } from '../log/logger.js';
+import type { LogLevel } from '../log/events.js';
+import { createLogger, type DaemonLog, type LogFormat, type LogOutput } from '../log/logger.js';
+import { openLogOutput, type LogTargetOptions } from '../log/output.js';
 import { defaultRecordRate } from '../log/record-limiter.js';
 import type { BucketRate } from '../limits/settings.js';
 import { createAcceptBackend } from '../listen/accept-backend.js';
@@ -29,6 +36,7 @@ import {
 import { selectSpawner, type SpawnerChoice } from '../spawn/select-spawner.js';
 import { startProcessTracking } from '../spawn/start-tracking.js';
 import { configDirFrom, loadOrFail } from './load-or-fail.js';
+import { controlLogger } from './control-logger.js';
 
 export interface ServeArgs {
   readonly configDir?: string | undefined;
@@ -42,6 +50,10 @@ export interface ServeArgs {
   readonly maxConnections?: number | undefined;
   /** `--log-rate`, `--log-burst`: the bucket of each (service, event, reason) of limited records. */
   readonly logRecords?: BucketRate | undefined;
+  /** `--log-target` and its syslog flags, JOURNAL_STREAM; absent: stderr, no prefix. */
+  readonly logTarget?: LogTargetOptions | undefined;
+  /** `--metrics HOST:PORT`: serve GET /metrics there; absent: no HTTP server. */
+  readonly metrics?: string | undefined;
 }
 
 /** How long each step of a hand-over may take. */
@@ -53,6 +65,16 @@ const handoverTimeoutMs = 30000;
  * are bound. Resolves with the exit code.
  */
 export async function runServe(args: ServeArgs): Promise<number> {
+  const opened = args.logTarget === undefined ? null : await openLogOutput(args.logTarget);
+  try {
+    return await serveWith(args, opened?.output);
+  } finally {
+    await opened?.close();
+  }
+}
+
+async function serveWith(args: ServeArgs, output: LogOutput | undefined): Promise<number> {
+  const metricsAddress = metricsAddressOrFail(args.metrics);
   const inheritance = takeInheritance(process.env, process.pid);
   const controlPath = controlPathFrom(args.control);
   const takeover =
@@ -63,10 +85,13 @@ export async function runServe(args: ServeArgs): Promise<number> {
   // fds inherited without close-on-exec (from a shell, a supervisor) must reach no handler
   loadNativeAddon()?.closeOnExecFrom(3);
   const config = loadOrFail(configDirFrom(args.configDir), selected.spawner);
+  const stats = new HandlerStats();
   const log = createLogger({
     format: args.logFormat,
     level: args.logLevel,
     records: args.logRecords ?? defaultRecordRate,
+    observe: stats.observe,
+    ...(output === undefined ? {} : { output }),
   });
   if (inheritance.problem !== null)
     log.log('warn', 'inherit-unused', { fd: null, name: null, reason: inheritance.problem });
@@ -86,25 +111,67 @@ export async function runServe(args: ServeArgs): Promise<number> {
     accept: createAcceptBackend(selected),
     maxConnections: args.maxConnections ?? null,
   });
-  const serving = new Serving(daemon, controlPath, log, tracking);
-  const pairs = await serving.start(inheritance, takeover).catch(async (error: unknown) => {
-    await tracking.close(false); // no cgroup left behind by a daemon that could not start
-    throw error;
-  });
+  const metrics = (): string => formatMetrics(daemon.status(), (name) => stats.of(name));
+  const serving = new Serving({ daemon, controlPath, log, tracking, metrics });
+  const pairs = await serving
+    .start(inheritance, takeover)
+    .then(async (bound) => {
+      if (metricsAddress !== null) await serving.serveMetrics(metricsAddress);
+      return bound;
+    })
+    .catch(async (error: unknown) => {
+      await serving.closeControl();
+      await tracking.close(false); // no cgroup left behind by a daemon that could not start
+      throw error;
+    });
   return serving.run(() => announceReady(daemon, pairs, takeover, selected.spawner.name));
+}
+
+interface ServingParts {
+  readonly daemon: Daemon;
+  readonly controlPath: string;
+  readonly log: DaemonLog;
+  readonly tracking: ProcessTracking;
+  /** The Prometheus text of `metrics` and GET /metrics. */
+  readonly metrics: () => string;
 }
 
 /** One serve run: the daemon, its control socket, and how the run ends. */
 class Serving {
   private control: ControlServer | null = null;
   private finish: () => void = () => undefined;
+  private readonly daemon: Daemon;
+  private readonly controlPath: string;
+  private readonly log: DaemonLog;
+  private readonly tracking: ProcessTracking;
+  private readonly metrics: () => string;
+  private metricsHttp: { readonly address: MetricsAddress; close(): Promise<void> } | null = null;
 
-  constructor(
-    private readonly daemon: Daemon,
-    private readonly controlPath: string,
-    private readonly log: DaemonLog,
-    private readonly tracking: ProcessTracking,
-  ) {}
+  constructor(parts: ServingParts) {
+    ({
+      daemon: this.daemon,
+      controlPath: this.controlPath,
+      log: this.log,
+      tracking: this.tracking,
+      metrics: this.metrics,
+    } = parts);
+  }
+
+  /** `--metrics HOST:PORT`: GET /metrics over HTTP; logs `metrics-listen` with its URL. */
+  async serveMetrics(address: MetricsAddress): Promise<void> {
+    const render = this.metrics;
+    const server = await startMetricsServer({ address, render, contentType: metricsContentType });
+    this.metricsHttp = { address, close: () => server.close() };
+    this.log.log('info', 'metrics-listen', { url: server.url });
+  }
+
+  async closeControl(): Promise<void> {
+    const { metricsHttp, control } = this;
+    this.metricsHttp = null;
+    this.control = null;
+    await metricsHttp?.close();
+    await control?.close();
+  }
 
   /** Binds everything; the control socket after fresh addresses, before inherited fds. */
   async start(inheritance: Inheritance, takeover: Takeover | null): Promise<string[]> {
@@ -118,7 +185,7 @@ class Serving {
         },
       });
     } catch (error) {
-      await this.control?.close();
+      await this.closeControl();
       throw error;
     }
   }
@@ -130,7 +197,7 @@ class Serving {
       const done = async (): Promise<void> => {
         uninstall();
         await this.tracking.close(daemon.hasHandedOver);
-        await this.control?.close();
+        await this.closeControl();
         // after a hand-over, proxied connections are copied here until they end
         if (daemon.hasHandedOver) await daemon.proxiedEnded();
         this.log.flush();
@@ -140,8 +207,11 @@ class Serving {
       this.finish = () => void done();
       const uninstall = installSignalHandlers(
         {
-          shutdown: (signal) => void daemon.shutdown(signal).then(done),
-          reload: () => void reloadDaemon(daemon).catch(() => undefined),
+          shutdown: (signal) => {
+            void notifyStopping(daemon);
+            void daemon.shutdown(signal).then(done);
+          },
+          reload: () => void reloadNotifying(daemon).catch(() => undefined),
           dumpState: () => daemon.log.log('info', 'state', daemon.status()),
           upgrade: () => void this.upgrade().catch(() => undefined),
         },
@@ -156,7 +226,10 @@ class Serving {
     const accept = daemon.options.accept;
     this.control = await startControlServer({
       path: this.controlPath,
-      handle: createControlHandler(daemon, { upgrade: () => this.upgrade() }),
+      handle: createControlHandler(daemon, {
+        upgrade: () => this.upgrade(),
+        metrics: this.metrics,
+      }),
       log: controlLogger(daemon.log),
       peerUid: (socket: Socket) => {
         const fd = handleFd(socket);
@@ -168,8 +241,17 @@ class Serving {
   /** On success the run ends right after the control reply is written. */
   private async upgrade(): Promise<HandOverOutcome> {
     const controlPath = this.controlPath;
+    // the successor binds --metrics itself: the port is free while it starts
+    const metrics = this.metricsHttp;
+    this.metricsHttp = null;
+    await metrics?.close();
     const outcome = await handOver(this.daemon, { controlPath, timeoutMs: handoverTimeoutMs });
     if (outcome.ok) setImmediate(() => this.finish());
+    else if (metrics !== null)
+      await this.serveMetrics(metrics.address).catch((error: unknown) => {
+        const why = error instanceof Error ? error.message : String(error);
+        this.log.log('warn', 'upgrade-failed', { error: `metrics not served again: ${why}` });
+      });
     return outcome;
   }
 }
@@ -183,25 +265,6 @@ function controlPathFrom(override: string | undefined): string {
   });
   if (!resolved.ok) throw new FatalError(resolved.message, ExitCode.permanent);
   return resolved.path;
-}
-
-/**
- * The control channel's records go to the daemon's log under their own event names; its
- * `message` field is logged as `detail` (winston would append a `message` to the event name).
- */
-function controlLogger(log: EventLog): ControlLogger {
-  const at =
-    (level: LogLevel) =>
-    (event: string, { message, ...fields }: Record<string, unknown>): void =>
-      log.log(
-        level,
-        event as LogEvent,
-        {
-          ...fields,
-          ...(message === undefined ? {} : { detail: message }),
-        } as LogFields,
-      );
-  return { info: at('info'), warn: at('warn'), error: at('error') };
 }
 
 function announceReady(
@@ -218,5 +281,5 @@ function announceReady(
   log.log('info', 'ready', { addresses: pairs, spawner, pid: process.pid });
   process.stdout.write(`ready: ${pairs.join(' ')}\n`);
   if (takeover !== null) takeover.ready(pairs);
-  else void notifySystemd(['READY=1', `MAINPID=${process.pid}`], log);
+  else void notifyReady(daemon);
 }

@@ -12,6 +12,7 @@ export const controlCommands = [
   'kill',
   'reload',
   'upgrade',
+  'metrics',
 ] as const;
 export type ControlCommand = (typeof controlCommands)[number];
 
@@ -38,6 +39,7 @@ export interface ControlRequestFields {
   };
   readonly reload: Readonly<Record<never, never>>;
   readonly upgrade: Readonly<Record<never, never>>;
+  readonly metrics: Readonly<Record<never, never>>;
 }
 
 /** One command's request as a client builds it: everything but the id. */
@@ -128,6 +130,7 @@ export const controlRequestSchema = {
     variant('kill', ['service'], ['instance', 'signal']),
     variant('reload', []),
     variant('upgrade', []),
+    variant('metrics', []),
   ],
 } as const;
 

@@ -4,7 +4,8 @@ import {
   type ControlCommand,
   type ControlRequest,
 } from '../control/protocol.js';
-import { reloadDaemon, type ReloadOutcome } from './apply-reload.js';
+import type { ReloadOutcome } from './apply-reload.js';
+import { reloadNotifying } from './notify.js';
 import type { Daemon } from './daemon.js';
 import type { HandOverOutcome } from '../handover/upgrade.js';
 import {
@@ -37,6 +38,12 @@ export interface ControlReplies {
   readonly kill: KillResult;
   readonly reload: ReloadOutcome;
   readonly upgrade: UpgradeResult;
+  readonly metrics: MetricsResult;
+}
+
+/** `metrics`: every service's counters in the Prometheus text format. */
+export interface MetricsResult {
+  readonly text: string;
 }
 
 /** One command's request, answered with that command's reply (or a ControlError). */
@@ -49,6 +56,8 @@ type ControlHandlers = {
 export interface ControlActions {
   /** Hands over to a new process; on success this process exits right after the reply. */
   readonly upgrade: () => Promise<HandOverOutcome>;
+  /** The Prometheus text of `metrics` (daemon/metrics.ts). */
+  readonly metrics: () => string;
 }
 
 /** Answers one valid control request: the reply's result, or a ControlError. */
@@ -63,12 +72,13 @@ export function createControlHandler(
     quiesce: (r) => quiesceService(daemon, r.service),
     drain: (r) => drainService(daemon, r.service, r.timeoutSec),
     kill: (r) => killHandlers(daemon, { ...r, signal: r.signal ?? 'SIGTERM' }),
-    reload: () => reloadDaemon(daemon),
+    reload: () => reloadNotifying(daemon),
     upgrade: async () => {
       const outcome = await actions.upgrade();
       if (!outcome.ok) throw new ControlError('failed', outcome.message);
       return { pid: outcome.pid, handlers: outcome.handlers };
     },
+    metrics: () => ({ text: actions.metrics() }),
   };
   return async (request) => answer(handlers, request);
 }

@@ -52,7 +52,10 @@ export const logEvents = {
   'signal-ignored': 'a signal this build has no action for was received and ignored (signal)',
   shutdown: 'the daemon is stopping (signal, handlers still running)',
   exit: 'the daemon has stopped; last record (code)',
+  fatal:
+    '`serve --log-format json`: the daemon could not start or go on; written instead of the `socketeer: fatal:` line (error, exitCode, problems, bug)',
   'control-listen': 'the control socket is bound (path)',
+  'metrics-listen': '`serve --metrics`: the HTTP server for GET /metrics is listening (url)',
   'control-refused':
     'a control connection was refused: peer uid not allowed, or too many (code, message)',
   'control-bad-request': 'a control request was invalid; once per connection (code, message)',

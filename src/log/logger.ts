@@ -1,4 +1,5 @@
 import { performance } from 'node:perf_hooks';
+import { Writable } from 'node:stream';
 import winston from 'winston';
 import type { BucketRate } from '../limits/settings.js';
 import type { EventLog, LogEvent, LogFields, LogJson, LogLevel } from './events.js';
@@ -25,7 +26,26 @@ export interface LoggerOptions {
   readonly records?: BucketRate | null;
   /** Monotonic ms (default performance.now). */
   readonly clock?: () => number;
+  /**
+   * Sees every record, whatever the level and the record limiter decide (the metrics count
+   * `end` records this way): the event, its fields, and the fields its logger is bound to.
+   */
+  readonly observe?: RecordObserver;
+  /** Where records go and what goes before each; default stderr, no prefix. */
+  readonly output?: LogOutput;
 }
+
+/** Where the records go (serve's --log-target, journald's priority prefixes). */
+export interface LogOutput {
+  /** Put before each record: `<N>` for the journal, `<PRI>` for syslog, else nothing. */
+  readonly prefix: (level: LogLevel) => string;
+  /** Takes each record, newline included; absent: stderr. */
+  readonly write?: (line: string) => void;
+}
+
+const plain: LogOutput = { prefix: () => '' };
+
+export type RecordObserver = (event: LogEvent, fields: LogFields, bound: LogFields) => void;
 
 /**
  * A winston logger writing one record per line to stderr, as JSON or as text for people.
@@ -33,13 +53,12 @@ export interface LoggerOptions {
  * summed up in `log-suppressed` records, checked every second while anything is pending.
  */
 export function createLogger(options: LoggerOptions): DaemonLog {
+  const output = options.output ?? plain;
   const logger = winston.createLogger({
     level: options.level,
     levels: { error: 0, warn: 1, info: 2, debug: 3 },
-    format: options.format === 'json' ? jsonFormat() : textFormat(),
-    transports: [
-      new winston.transports.Console({ stderrLevels: ['error', 'warn', 'info', 'debug'] }),
-    ],
+    format: (options.format === 'json' ? jsonFormat : textFormat)(output.prefix),
+    transports: [transportFor(output)],
   });
   const clock = options.clock ?? (() => performance.now());
   const limiter = options.records == null ? null : createRecordLimiter(options.records);
@@ -64,7 +83,7 @@ export function createLogger(options: LoggerOptions): DaemonLog {
           }
           return false;
         };
-  const root = wrap(logger, {}, gate);
+  const root = wrap(logger, {}, { gate, observe: options.observe ?? null });
   return { ...root, flush: () => summarize(true) };
 }
 
@@ -76,38 +95,62 @@ type Gate = (
   fields: LogFields,
 ) => boolean;
 
+interface Hooks {
+  readonly gate: Gate | null;
+  readonly observe: RecordObserver | null;
+}
+
 /**
  * Children only remember their bound fields (no winston child per connection), and a record
  * below the level costs one comparison, a suppressed one a few map look-ups: all of that sits
  * on the per-connection path.
  */
-function wrap(logger: winston.Logger, bound: LogFields, gate: Gate | null): EventLog {
+function wrap(logger: winston.Logger, bound: LogFields, hooks: Hooks): EventLog {
+  const { gate, observe } = hooks;
   return {
     log(level: LogLevel, event, fields: LogFields = {}) {
+      if (observe !== null) observe(event, fields, bound);
       if (!logger.isLevelEnabled(level)) return;
       if (gate !== null && !gate(level, bound.service, event, fields)) return;
       logger.log(level, event, { ...bound, ...fields });
     },
     child(fields) {
-      return wrap(logger, { ...bound, ...fields }, gate);
+      return wrap(logger, { ...bound, ...fields }, hooks);
     },
   };
 }
 
-function jsonFormat(): winston.Logform.Format {
+function transportFor(output: LogOutput): winston.transport {
+  const { write } = output;
+  if (write === undefined)
+    return new winston.transports.Console({ stderrLevels: ['error', 'warn', 'info', 'debug'] });
+  const stream = new Writable({
+    write(chunk: Buffer | string, _encoding, done) {
+      write(chunk.toString());
+      done();
+    },
+  });
+  return new winston.transports.Stream({ stream });
+}
+
+type Prefix = LogOutput['prefix'];
+
+function jsonFormat(prefix: Prefix): winston.Logform.Format {
   return winston.format.printf((info) => {
     const { level, message, ...rest } = info;
-    return JSON.stringify({ time: new Date().toISOString(), level, event: message, ...rest });
+    const record = { time: new Date().toISOString(), level, event: message, ...rest };
+    return prefix(level as LogLevel) + JSON.stringify(record);
   });
 }
 
-function textFormat(): winston.Logform.Format {
+function textFormat(prefix: Prefix): winston.Logform.Format {
   return winston.format.printf((info) => {
     const { level, message, ...rest } = info;
     const fields = Object.entries(rest)
       .filter(([key]) => typeof key === 'string')
       .map(([key, value]) => `${key}=${formatValue(value)}`);
-    return [new Date().toISOString(), level, String(message), ...fields].join(' ');
+    const words = [new Date().toISOString(), level, String(message), ...fields];
+    return prefix(level as LogLevel) + words.join(' ');
   });
 }
 

@@ -132,7 +132,7 @@ t.test('an address in use is a temporary failure: exit 111', async (t) => {
   const conf = makeConfDir({ 'taken.json': { listen: `tcp:127.0.0.1:${port}`, exec: ['true'] } });
   t.teardown(conf.cleanup);
   const result = await withDeadline(
-    Promise.resolve(run(['serve', '--config-dir', conf.confDir])),
+    Promise.resolve(run(['serve', '--config-dir', conf.confDir, '--log-format', 'text'])),
     30000,
     'serve',
   );
@@ -153,7 +153,7 @@ t.test('a live Unix socket at the path is never taken over; a stale one is repla
   t.teardown(() => live.close());
   const confLive = makeConfDir({ 'live.json': { listen: `unix:${path}`, exec: ['true'] } });
   t.teardown(confLive.cleanup);
-  const refused = run(['serve', '--config-dir', confLive.confDir]);
+  const refused = run(['serve', '--config-dir', confLive.confDir, '--log-format', 'text']);
   t.equal(
     refused.stderr.split('\n').at(-2),
     `socketeer: fatal: unable to bind unix:${path}: a live socket is already at that path (EADDRINUSE)`,
@@ -163,7 +163,7 @@ t.test('a live Unix socket at the path is never taken over; a stale one is repla
   const confFile = makeConfDir({ 'file.json': { listen: `unix:${blocker}`, exec: ['true'] } });
   t.teardown(confFile.cleanup);
   spawnSync('touch', [blocker]);
-  const inTheWay = run(['serve', '--config-dir', confFile.confDir]);
+  const inTheWay = run(['serve', '--config-dir', confFile.confDir, '--log-format', 'text']);
   t.equal(
     inTheWay.stderr.split('\n').at(-2),
     `socketeer: fatal: unable to bind unix:${blocker}: a file that is not a socket is at that path (EEXIST)`,
@@ -202,6 +202,8 @@ t.test(
       conf.confDir,
       '--control',
       join(foreign, 'control.sock'),
+      '--log-format',
+      'text',
     ]);
     t.equal(result.stdout, '');
     t.equal(

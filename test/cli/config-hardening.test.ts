@@ -89,7 +89,11 @@ t.test('a FIFO, a device and a 2 MiB file: check and serve report all, exit 100'
   t.equal(check.stdout, '');
   t.equal(check.code, 100);
   const control = join(d, '..', 'control.sock');
-  const serve = await runCli(['serve', '--config-dir', d, '--control', control], [], 20000);
+  const serve = await runCli(
+    ['serve', '--config-dir', d, '--control', control, '--log-format', 'text'],
+    [],
+    20000,
+  );
   t.equal(serve.stderr, `${problems}\nsocketeer: fatal: 4 problems in ${d}; nothing was started\n`);
   t.equal(serve.code, 100);
 });

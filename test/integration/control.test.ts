@@ -206,7 +206,7 @@ void t.test('invalid requests get bad-request and the connection stays usable', 
     [
       '{"id":3,"cmd":"frob\\u001b[2J"}',
       3,
-      '/cmd: unknown command "frob\\u001b[2J" (expected status, stop, start, quiesce, drain, kill, reload, upgrade)',
+      '/cmd: unknown command "frob\\u001b[2J" (expected status, stop, start, quiesce, drain, kill, reload, upgrade, metrics)',
     ],
     ['{"id":4,"cmd":"stop"}', 4, '/service: required by "stop"'],
     ['{"id":5,"cmd":"status","extra":true}', 5, '/extra: not allowed for "status"'],

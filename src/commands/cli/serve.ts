@@ -1,5 +1,9 @@
 import { logLevels, type LogLevel } from '../../log/events.js';
+import { setFatalStyle } from '../../log/fatal.js';
+import { isJournalStream } from '../../log/journal.js';
 import { logFormats, type LogFormat } from '../../log/logger.js';
+import { logTargets, type LogTarget } from '../../log/output.js';
+import { syslogFormats, type SyslogFormat } from '../../log/syslog.js';
 import { defaultRecordRate } from '../../log/record-limiter.js';
 import { checkServeFlags } from '../serve-flags.js';
 import { defineCommand } from './define.js';
@@ -7,6 +11,8 @@ import { configDir, control, spawner } from './options.js';
 
 const defaultLogFormat: LogFormat = 'json';
 const defaultLogLevel: LogLevel = 'info';
+const defaultLogTarget: LogTarget = 'stderr';
+const defaultSyslogFormat: SyslogFormat = 'rfc3164';
 
 /** `socketeer serve`: the daemon in the foreground. */
 export const serveCommand = defineCommand({
@@ -46,8 +52,30 @@ export const serveCommand = defineCommand({
         describe: 'refuse and other records a peer can repeat: written back to back',
       },
       control,
+      'log-target': {
+        choices: logTargets,
+        default: defaultLogTarget,
+        describe: 'where records go: stderr (with journald priorities under systemd) or syslog',
+      },
+      'syslog-socket': {
+        type: 'string',
+        default: '/dev/log',
+        describe: "--log-target syslog: the syslog daemon's datagram socket",
+      },
+      'syslog-format': {
+        choices: syslogFormats,
+        default: defaultSyslogFormat,
+        describe: '--log-target syslog: the message format',
+      },
+      metrics: {
+        type: 'string',
+        describe: 'serve the metrics over HTTP, GET /metrics on HOST:PORT',
+      },
     }),
   run: async (args) => {
+    const journalStream = process.env.JOURNAL_STREAM;
+    const prefix = isJournalStream(journalStream) ? '<3>' : '';
+    setFatalStyle({ json: args.logFormat === 'json', prefix });
     checkServeFlags(args);
     const { runServe } = await import('../serve.js');
     return runServe({
@@ -59,6 +87,12 @@ export const serveCommand = defineCommand({
       maxConnections: args.maxConnections,
       logRecords: { perSecond: args.logRate, burst: args.logBurst },
       control: args.control,
+      metrics: args.metrics,
+      logTarget: {
+        target: args.logTarget,
+        syslog: { socket: args.syslogSocket, format: args.syslogFormat },
+        journalStream,
+      },
     });
   },
 });
