@@ -4,6 +4,7 @@ import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { ExitCode, FatalError } from './model/errors.js';
 import { checkCommand } from './commands/cli/check.js';
+import { convertCommand } from './commands/cli/convert.js';
 import {
   drainCommand,
   killCommand,
@@ -29,6 +30,7 @@ const version = (
 const commands: readonly CommandDefinition[] = [
   serveCommand,
   checkCommand,
+  convertCommand,
   escapeCommand,
   statusCommand,
   metricsCommand,

@@ -12,6 +12,8 @@ import { configDirFrom, loadOrFail } from './load-or-fail.js';
 
 export interface CheckPeerArgs {
   readonly configDir?: string | undefined;
+  readonly xinetdConf?: string | undefined;
+  readonly inetdConf?: string | undefined;
   readonly service?: string | undefined;
   /** `ADDR[:PORT]`: a TCP peer (`[V6]:PORT` with a port). */
   readonly peer?: string | undefined;
@@ -30,7 +32,10 @@ export interface CheckPeerArgs {
 export function runCheckPeer(args: CheckPeerArgs, out: (text: string) => void): number {
   const peer = peerFromArgs(args);
   const dir = configDirFrom(args.configDir);
-  const config = loadOrFail(dir);
+  const config = loadOrFail({
+    dir,
+    foreign: { xinetdConf: args.xinetdConf, inetdConf: args.inetdConf },
+  });
   const spec = config.services.find((s) => s.name === args.service);
   if (spec === undefined) {
     const names = config.services.map((s) => s.name).join(', ');

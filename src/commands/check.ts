@@ -7,6 +7,8 @@ import { configDirFrom, loadWithNotesOrFail } from './load-or-fail.js';
 
 export interface CheckArgs {
   readonly configDir?: string | undefined;
+  readonly xinetdConf?: string | undefined;
+  readonly inetdConf?: string | undefined;
   readonly spawner: SpawnerChoice;
 }
 
@@ -24,8 +26,11 @@ export function runCheck(
 ): number {
   const dir = configDirFrom(args.configDir);
   const selected = selectSpawner(args.spawner);
-  const result = loadWithNotesOrFail(dir, selected.spawner);
+  const foreign = { xinetdConf: args.xinetdConf, inetdConf: args.inetdConf };
+  const result = loadWithNotesOrFail({ dir, foreign }, selected.spawner);
   for (const note of result.notes) err(`${formatNote(note)}\n`);
+  const skipped = result.skipped.map(formatProblem);
+  for (const line of skipped) err(`${line}\n`);
   const services = Object.fromEntries(
     result.config.services.map((s) => [
       s.name,
@@ -40,7 +45,13 @@ export function runCheck(
       },
     ]),
   );
-  out(`${JSON.stringify({ dir, spawner: selected.spawner.name, services }, null, 2)}\n`);
+  const shown = {
+    dir,
+    spawner: selected.spawner.name,
+    services,
+    ...(skipped.length > 0 ? { skipped } : {}),
+  };
+  out(`${JSON.stringify(shown, null, 2)}\n`);
   return ExitCode.ok;
 }
 

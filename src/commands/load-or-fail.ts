@@ -1,6 +1,6 @@
 import { homedir } from 'node:os';
 import { defaultConfigDir } from '../config/paths.js';
-import { loadConfig, systemResolveContext } from '../config/load.js';
+import { loadConfig, systemResolveContext, type ConfigSource } from '../config/load.js';
 import { featureCheckFor } from '../spawn/feature-check.js';
 import { createSystemAccountLookup } from '../spawn/native-accounts.js';
 import type { Spawner } from '../model/spawn.js';
@@ -17,24 +17,26 @@ export function configDirFrom(flag: string | undefined): string {
 }
 
 /** Loads the configuration or ends the command with exit 100 and every problem listed. */
-export function loadOrFail(dir: string, spawner?: Spawner): Config {
-  return loadWithNotesOrFail(dir, spawner).config;
+export function loadOrFail(source: string | ConfigSource, spawner?: Spawner): Config {
+  return loadWithNotesOrFail(source, spawner).config;
 }
 
 /** As loadOrFail, with the notes (unused templates, orphan drop-ins) that are not errors. */
 export function loadWithNotesOrFail(
-  dir: string,
+  source: string | ConfigSource,
   spawner?: Spawner,
 ): {
   config: Config;
   notes: readonly ConfigProblem[];
+  skipped: readonly ConfigProblem[];
 } {
+  const dir = typeof source === 'string' ? source : source.dir;
   const ctx = systemResolveContext(
     createSystemAccountLookup(),
     spawner === undefined ? undefined : featureCheckFor(spawner),
   );
-  const result = loadConfig(dir, ctx);
-  if (result.ok) return { config: result.config, notes: result.notes };
+  const result = loadConfig(source, ctx);
+  if (result.ok) return { config: result.config, notes: result.notes, skipped: result.skipped };
   const count = result.problems.length;
   throw new FatalError(
     `${count} problem${count === 1 ? '' : 's'} in ${dir}; nothing was started`,

@@ -35,11 +35,14 @@ import {
 } from '../spawn/process-tracking.js';
 import { selectSpawner, type SpawnerChoice } from '../spawn/select-spawner.js';
 import { startProcessTracking } from '../spawn/start-tracking.js';
-import { configDirFrom, loadOrFail } from './load-or-fail.js';
+import { configDirFrom, loadWithNotesOrFail } from './load-or-fail.js';
 import { controlLogger } from './control-logger.js';
 
 export interface ServeArgs {
   readonly configDir?: string | undefined;
+  /** Foreign files read beside the config dir (and again by reloads). */
+  readonly xinetdConf?: string | undefined;
+  readonly inetdConf?: string | undefined;
   readonly logFormat: LogFormat;
   readonly logLevel: LogLevel;
   readonly spawner: SpawnerChoice;
@@ -84,7 +87,11 @@ async function serveWith(args: ServeArgs, output: LogOutput | undefined): Promis
   const selected = selectSpawner(args.spawner);
   // fds inherited without close-on-exec (from a shell, a supervisor) must reach no handler
   loadNativeAddon()?.closeOnExecFrom(3);
-  const config = loadOrFail(configDirFrom(args.configDir), selected.spawner);
+  const source = {
+    dir: configDirFrom(args.configDir),
+    foreign: { xinetdConf: args.xinetdConf, inetdConf: args.inetdConf },
+  };
+  const { config, skipped } = loadWithNotesOrFail(source, selected.spawner);
   const stats = new HandlerStats();
   const log = createLogger({
     format: args.logFormat,
@@ -93,6 +100,8 @@ async function serveWith(args: ServeArgs, output: LogOutput | undefined): Promis
     observe: stats.observe,
     ...(output === undefined ? {} : { output }),
   });
+  // foreign services left out on purpose (xinetd INTERNAL) are said, never dropped silently
+  for (const problem of skipped) log.log('warn', 'config-warning', { service: null, ...problem });
   if (inheritance.problem !== null)
     log.log('warn', 'inherit-unused', { fd: null, name: null, reason: inheritance.problem });
   const tracking = await startProcessTracking({

@@ -2,12 +2,21 @@ import { accessSync, constants, statSync } from 'node:fs';
 import { userInfo } from 'node:os';
 import { formatListenAddress, isSameBinding } from './listen-address.js';
 import { createGetentLookup, type AccountLookup } from './accounts.js';
-import { assembleUnits, type ConfFile } from './assemble-units.js';
+import { assembleUnits, type AssembledUnit, type ConfFile } from './assemble-units.js';
+import type { CompatResult } from '../compat/model.js';
+import {
+  blameDirective,
+  bridgeCompat,
+  foreignFiles,
+  foreignSources,
+  type BridgedCompat,
+} from './compat-units.js';
+import { readForeignConfig, type ForeignInputs } from './read-compat.js';
 import type { ProcessFeatureCheck } from './process-setup.js';
 import { parseServiceText } from './parse.js';
-import { byCodePoint, readConfigDir, type ConfigFileText } from './read-dir.js';
+import { byCodePoint, isServiceFileName, readConfigDir, type ConfigFileText } from './read-dir.js';
 import type { ResolveContext } from './resolve.js';
-import { findSource, makeUserLookup, resolveUnit } from './resolve-unit.js';
+import { findSource, makeUserLookup, resolveUnit, type UnitResult } from './resolve-unit.js';
 import type { Config, Identity, ServiceSpec } from './types.js';
 import type { ConfigProblem } from '../model/problem.js';
 
@@ -16,14 +25,42 @@ import type { ConfigProblem } from '../model/problem.js';
  * no service, ignored files) that do not stop it; or every problem found in every file.
  */
 export type LoadResult =
-  { ok: true; config: Config; notes: ConfigProblem[] } | { ok: false; problems: ConfigProblem[] };
+  | {
+      ok: true;
+      config: Config;
+      notes: ConfigProblem[];
+      /** Foreign services left out on purpose (xinetd INTERNAL, inetd internal). */
+      skipped: ConfigProblem[];
+    }
+  | { ok: false; problems: ConfigProblem[] };
+
+/** A config dir, and the foreign files named on the command line (kept for reloads). */
+export interface ConfigSource {
+  readonly dir: string;
+  readonly foreign?: ForeignInputs | undefined;
+}
+
+/** Service files already read, with the foreign services read beside them. */
+export interface ConfigInput {
+  readonly files: readonly ConfigFileText[];
+  readonly compat: CompatResult;
+}
+
+const noForeign: CompatResult = { services: [], problems: [], skipped: [], notes: [] };
 
 /**
  * Reads, parses, assembles (templates, instances, drop-ins, specifiers), validates and resolves
- * every service file of `dir`, all or nothing.
+ * every service file of `dir`, and the foreign files (xinetd, inetd.conf, systemd units), all
+ * or nothing.
  */
-export function loadConfig(dir: string, ctx: ResolveContext = systemResolveContext()): LoadResult {
-  return assembleConfig(dir, readConfigDir(dir), ctx);
+export function loadConfig(
+  source: string | ConfigSource,
+  ctx: ResolveContext = systemResolveContext(),
+): LoadResult {
+  const { dir, foreign } =
+    typeof source === 'string' ? { dir: source, foreign: undefined } : source;
+  const files = readConfigDir(dir);
+  return assembleConfig(source, { files, compat: readForeignConfig(dir, foreign) }, ctx);
 }
 
 /**
@@ -31,26 +68,63 @@ export function loadConfig(dir: string, ctx: ResolveContext = systemResolveConte
  * byte order, each file's in the order found), then the addresses two services share.
  */
 export function assembleConfig(
-  dir: string,
-  files: readonly ConfigFileText[],
+  source: string | ConfigSource,
+  input: readonly ConfigFileText[] | ConfigInput,
   ctx: ResolveContext,
 ): LoadResult {
-  const assembled = assembleUnits(files.map(parseConfFile), { lookupUser: makeUserLookup(ctx) });
-  const problems: ConfigProblem[] = [...assembled.problems];
+  const { files, compat } = 'compat' in input ? input : { files: input, compat: noForeign };
+  const jsonNames = new Set(
+    files
+      .map((f) => f.relPath)
+      .filter(isServiceFileName)
+      .map((n) => n.slice(0, -5)),
+  );
+  const foreign = bridgeCompat(compat, jsonNames);
+  const confFiles = [...files.map(parseConfFile), ...foreign.files];
+  const assembled = assembleUnits(confFiles, { lookupUser: makeUserLookup(ctx) });
+  const problems: ConfigProblem[] = [...assembled.problems, ...foreign.problems];
   const services: ServiceSpec[] = [];
   for (const unit of assembled.units) {
-    const resolved = resolveUnit(unit, ctx);
+    const resolved = resolveForeignAware(unit, { ctx, foreign });
     if (resolved.ok) services.push(resolved.spec);
     else problems.push(...resolved.problems);
   }
-  problems.sort((a, b) => byCodePoint(a.file, b.file));
+  problems.sort((a, b) => compareProblemFiles(a.file, b.file));
   problems.push(...findSharedAddresses(services));
   if (problems.length > 0) return { ok: false, problems };
+  const { dir, foreign: inputs } =
+    typeof source === 'string' ? { dir: source, foreign: undefined } : source;
   return {
     ok: true,
-    config: deepFreeze({ dir, services }),
-    notes: [...assembled.notes, ...services.flatMap((s) => s.warnings)],
+    config: deepFreeze({ dir, services, ...(inputs === undefined ? {} : { foreign: inputs }) }),
+    notes: [...assembled.notes, ...foreign.notes, ...services.flatMap((s) => s.warnings)],
+    skipped: [...foreign.skipped],
   };
+}
+
+/** Byte order of files; `FILE:LINE` of a foreign file by FILE, then LINE as a number. */
+function compareProblemFiles(a: string, b: string): number {
+  const [x, y] = [/^(.*):(\d+)$/.exec(a), /^(.*):(\d+)$/.exec(b)];
+  if (x === null || y === null || x[1] !== y[1]) return byCodePoint(x?.[1] ?? a, y?.[1] ?? b);
+  return Number(x[2]) - Number(y[2]);
+}
+
+/** resolveUnit; for a foreign service, problems and sources name the directives. */
+function resolveForeignAware(
+  unit: AssembledUnit,
+  on: { ctx: ResolveContext; foreign: BridgedCompat },
+): UnitResult {
+  const path = unit.provenance.get('') ?? '';
+  const service = on.foreign.byPath.get(path);
+  const resolved = resolveUnit(unit, on.ctx);
+  if (service === undefined) return resolved;
+  const blame = (p: ConfigProblem): ConfigProblem =>
+    p.file === path ? blameDirective(p, service) : p;
+  if (!resolved.ok) return { ok: false, problems: resolved.problems.map(blame) };
+  const sources = foreignSources(resolved.spec, service, path);
+  const files = foreignFiles(resolved.spec, service, path);
+  const warnings = resolved.spec.warnings.map(blame);
+  return { ok: true, spec: { ...resolved.spec, sources, files, warnings } };
 }
 
 function parseConfFile(file: ConfigFileText): ConfFile {

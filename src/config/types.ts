@@ -3,6 +3,7 @@ import type { AccessRules, AccessSettings } from '../access/rules.js';
 import type { BucketRate, LimitsSettings, ResolvedLimits } from '../limits/settings.js';
 import type { StderrTarget } from '../model/spawn.js';
 import type { ProcessSetup, ProcessSetupFile } from './process-setup.js';
+import type { ForeignInputs } from './read-compat.js';
 
 /** A service file as it stands after schema validation with defaults applied. */
 export interface ServiceFile extends ProcessSetupFile {
@@ -204,4 +205,6 @@ export interface ServiceSpec {
 export interface Config {
   readonly dir: string;
   readonly services: readonly ServiceSpec[];
+  /** The foreign files named on the command line (--xinetd-conf, --inetd-conf), read again by reloads. */
+  readonly foreign?: ForeignInputs;
 }

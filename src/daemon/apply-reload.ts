@@ -47,7 +47,7 @@ export async function reloadDaemon(daemon: Daemon): Promise<ReloadOutcome> {
       createSystemAccountLookup(),
       featureCheckFor(daemon.options.spawner),
     );
-    const loaded = loadConfig(daemon.config.dir, ctx);
+    const loaded = loadConfig({ dir: daemon.config.dir, foreign: daemon.config.foreign }, ctx);
     if (!loaded.ok) return refuse(daemon, 'config', loaded.problems.map(formatProblem));
     const conflicts = findActivationConflicts(
       daemon.services.all().map((r) => r.spec),

@@ -112,7 +112,9 @@ function wrap(logger: winston.Logger, bound: LogFields, hooks: Hooks): EventLog 
       if (observe !== null) observe(event, fields, bound);
       if (!logger.isLevelEnabled(level)) return;
       if (gate !== null && !gate(level, bound.service, event, fields)) return;
-      logger.log(level, event, { ...bound, ...fields });
+      // winston would append a `message` field to the event name: it travels under its own key
+      const { message, ...rest } = { ...bound, ...fields };
+      logger.log(level, event, message === undefined ? rest : { ...rest, [messageKey]: message });
     },
     child(fields) {
       return wrap(logger, { ...bound, ...fields }, hooks);
@@ -135,17 +137,30 @@ function transportFor(output: LogOutput): winston.transport {
 
 type Prefix = LogOutput['prefix'];
 
+/** Where a record's own `message` field (config-warning) rides past winston. */
+const messageKey = 'socketeer:message';
+
+/** winston's info as the record: `message` is the event; the record's own message put back. */
+function splitInfo(info: winston.Logform.TransformableInfo): {
+  level: string;
+  event: unknown;
+  rest: Record<string, unknown>;
+} {
+  const { level, message: event, [messageKey]: message, ...rest } = info;
+  return { level, event, rest: message === undefined ? rest : { ...rest, message } };
+}
+
 function jsonFormat(prefix: Prefix): winston.Logform.Format {
   return winston.format.printf((info) => {
-    const { level, message, ...rest } = info;
-    const record = { time: new Date().toISOString(), level, event: message, ...rest };
+    const { level, event, rest } = splitInfo(info);
+    const record = { time: new Date().toISOString(), level, event, ...rest };
     return prefix(level as LogLevel) + JSON.stringify(record);
   });
 }
 
 function textFormat(prefix: Prefix): winston.Logform.Format {
   return winston.format.printf((info) => {
-    const { level, message, ...rest } = info;
+    const { level, event: message, rest } = splitInfo(info);
     const fields = Object.entries(rest)
       .filter(([key]) => typeof key === 'string')
       .map(([key, value]) => `${key}=${formatValue(value)}`);

@@ -1,5 +1,5 @@
 import { defineCommand } from './define.js';
-import { configDir, spawner } from './options.js';
+import { configSource, spawner } from './options.js';
 
 /** `socketeer check`: the configuration as the daemon would load it, or one decision explained. */
 export const checkCommand = defineCommand({
@@ -8,7 +8,7 @@ export const checkCommand = defineCommand({
     'validate the configuration and print it with defaults; with --peer or --uid/--gid, explain how the daemon would decide such a connection',
   builder: (y) =>
     y.options({
-      'config-dir': configDir,
+      ...configSource,
       spawner,
       service: { type: 'string', describe: 'the service a --peer/--uid/--gid check is for' },
       peer: {
@@ -19,12 +19,13 @@ export const checkCommand = defineCommand({
       gid: { type: 'number', describe: 'a Unix peer gid to explain the decision for' },
     }),
   run: async (args, io) => {
-    const { service, peer, uid, gid } = args;
+    const { service, peer, uid, gid, configDir, xinetdConf, inetdConf } = args;
+    const source = { configDir, xinetdConf, inetdConf };
     if ([service, peer, uid, gid].some((value) => value !== undefined)) {
       const { runCheckPeer } = await import('../check-peer.js');
-      return runCheckPeer({ configDir: args.configDir, service, peer, uid, gid }, io.out);
+      return runCheckPeer({ ...source, service, peer, uid, gid }, io.out);
     }
     const { runCheck } = await import('../check.js');
-    return runCheck({ configDir: args.configDir, spawner: args.spawner }, io.out);
+    return runCheck({ ...source, spawner: args.spawner }, io.out);
   },
 });

@@ -21,3 +21,17 @@ export const serviceArg = {
   demandOption: true,
   describe: 'service name',
 } as const;
+export const xinetdConf = {
+  type: 'string',
+  describe: 'also read this xinetd.conf (defaults {}, include, includedir and its service blocks)',
+} as const;
+export const inetdConf = {
+  type: 'string',
+  describe: 'also read this inetd.conf',
+} as const;
+/** --config-dir and the foreign files read beside it. */
+export const configSource = {
+  'config-dir': configDir,
+  'xinetd-conf': xinetdConf,
+  'inetd-conf': inetdConf,
+} as const;

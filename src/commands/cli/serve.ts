@@ -7,7 +7,7 @@ import { syslogFormats, type SyslogFormat } from '../../log/syslog.js';
 import { defaultRecordRate } from '../../log/record-limiter.js';
 import { checkServeFlags } from '../serve-flags.js';
 import { defineCommand } from './define.js';
-import { configDir, control, spawner } from './options.js';
+import { configSource, control, spawner } from './options.js';
 
 const defaultLogFormat: LogFormat = 'json';
 const defaultLogLevel: LogLevel = 'info';
@@ -20,7 +20,7 @@ export const serveCommand = defineCommand({
   describe: 'run the daemon in the foreground',
   builder: (y) =>
     y.options({
-      'config-dir': configDir,
+      ...configSource,
       spawner,
       'log-format': {
         choices: logFormats,
@@ -80,6 +80,8 @@ export const serveCommand = defineCommand({
     const { runServe } = await import('../serve.js');
     return runServe({
       configDir: args.configDir,
+      xinetdConf: args.xinetdConf,
+      inetdConf: args.inetdConf,
       logFormat: args.logFormat,
       logLevel: args.logLevel,
       spawner: args.spawner,
