@@ -77,6 +77,7 @@ export function resolveService(
     cwd: value.cwd ?? '/',
     process: processSetup,
     stderr: value.stderr,
+    killSignal: value.killSignal,
     stderrRate: value.stderrRate,
     socket: {
       mode: parseInt(value.socket.mode, 8),

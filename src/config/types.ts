@@ -23,6 +23,7 @@ export interface ServiceFile extends ProcessSetupFile {
   readonly restart: RestartPolicy;
   readonly fdName?: string;
   readonly fdStoreMax: number;
+  readonly killSignal: KillSignal;
   readonly user?: string | number;
   readonly group?: string | number;
   readonly env: Readonly<Record<string, string>>;
@@ -63,6 +64,7 @@ export const serviceFileKeys = [
   'restart',
   'fdName',
   'fdStoreMax',
+  'killSignal',
   'user',
   'group',
   'groups',
@@ -80,6 +82,10 @@ export const serviceFileKeys = [
   'limits',
   'access',
 ] as const;
+
+/** The signal that asks a handler (or an `accept: false` process) to end, systemd's KillSignal=. */
+export type KillSignal =
+  'SIGTERM' | 'SIGINT' | 'SIGQUIT' | 'SIGHUP' | 'SIGUSR1' | 'SIGUSR2' | 'SIGWINCH';
 
 /** The PROXY protocol header a proxy service sends to its target. */
 export type ProxyProtocol = 'v1' | 'v2';
@@ -182,6 +188,8 @@ export interface ServiceSpec {
   /** Supplementary groups, rlimits, umask, nice, chroot, no_new_privs. */
   readonly process: ProcessSetup;
   readonly stderr: StderrTarget;
+  /** What stop, quiesce, drain, reload, shutdown and runtimeMaxSec send first (then SIGKILL). */
+  readonly killSignal: KillSignal;
   /** With `stderr: log`: the byte bucket each handler's stderr lines are logged within. */
   readonly stderrRate: BucketRate;
   readonly socket: SocketSpec;

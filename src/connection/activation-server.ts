@@ -134,7 +134,7 @@ export class ActivationServer {
     if (this.timer !== null) clearTimeout(this.timer);
     this.timer = null;
     const pid = this.running?.handler.pid ?? null;
-    if (pid !== null) signalTree(pid, 'SIGTERM');
+    if (pid !== null) signalTree(pid, this.spec().killSignal);
   }
 
   status(): ProcessStatus {
@@ -193,7 +193,7 @@ export class ActivationServer {
     this.notify.started(pid);
     const passed = describePassedFds(spec, this.run()).fds.map((f) => `${f.fd}=${f.address}`);
     log.log('info', 'activate', { pid, fds: passed, trigger });
-    const ending: HandlerEnding = { timedOut: false, forced: false };
+    const ending: HandlerEnding = { timedOut: false, forced: false, stopSignal: spec.killSignal };
     const handler = { conn: processInstance, pid, peer: noPeer, startedAt: now(), ending };
     const running = { handler: { ...handler, outcome: spawned.outcome }, startedClock: clock() };
     this.running = running;

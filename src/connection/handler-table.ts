@@ -7,8 +7,10 @@ export interface HandlerEnding {
   timedOut: boolean;
   /** The daemon sent SIGKILL to its process group (SIGTERM was not enough). */
   forced: boolean;
-  /** The daemon asked it to end (the kill escalator's SIGTERM: stop, quiesce, drain, reload). */
+  /** The daemon asked it to end (the kill escalator's first signal: stop, quiesce, drain, reload). */
   requested?: boolean;
+  /** The signal that asks it to end: the service's `killSignal` (SIGTERM by default). */
+  readonly stopSignal?: NodeJS.Signals;
 }
 
 /** A handler that is running now, or a proxied connection (no process: `pid` null). */

@@ -42,7 +42,7 @@ function startHandler(options: SpawnServerOptions, request: ServeRequest): Serve
     });
     return { kind: 'not-started', ended };
   }
-  const ending: HandlerEnding = { timedOut: false, forced: false };
+  const ending: HandlerEnding = { timedOut: false, forced: false, stopSignal: service.killSignal };
   const { pid } = spawned;
   const handler: RunningHandler = {
     conn,

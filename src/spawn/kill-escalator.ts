@@ -16,15 +16,17 @@ export interface HandlerTree {
 /** What the `end` record says about how the daemon ended the handler. */
 export interface Ending {
   forced: boolean;
-  /** Set when the escalator sends its SIGTERM: the daemon asked the handler to end. */
+  /** Set when the escalator sends its first signal: the daemon asked the handler to end. */
   requested?: boolean;
+  /** The signal that asks it to end (the service's `killSignal`); SIGTERM when not set. */
+  readonly stopSignal?: NodeJS.Signals;
 }
 
 const pollMs = 20;
 
 /**
  * The one kill escalator (stop, quiesce, drain's deadline, reload, shutdown, runtimeMaxSec, and
- * what a handler leaves behind): SIGTERM to the whole tree; once the handler has exited and the
+ * what a handler leaves behind): SIGTERM (or the service's `killSignal`) to the whole tree; once the handler has exited and the
  * tree is empty, done; at `graceMs`, SIGKILL to whatever is left. When the handler itself was
  * still running then, `ending.forced` is set before the SIGKILL (its `end` record says so) and
  * true is returned. Resolves once the handler has exited and the SIGKILL, if any, is sent.
@@ -42,7 +44,7 @@ export async function endTree(
   });
   const deadline = Date.now() + graceMs;
   if (ending !== undefined) ending.requested = true;
-  tree.signal('SIGTERM');
+  tree.signal(ending?.stopSignal ?? 'SIGTERM');
   let timer: NodeJS.Timeout | undefined;
   const graceOver = new Promise<void>((resolve) => (timer = setTimeout(resolve, graceMs)));
   await Promise.race([leader, graceOver]);

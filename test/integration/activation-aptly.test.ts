@@ -179,15 +179,19 @@ t.test(
     t.match(second, { trigger: 'restart' }, 'restart: on-failure (the default) after a SIGKILL');
     t.not(second?.pid, pid, 'a new aptly');
 
-    // quiesce under a loop of requests: none is lost, the next one starts a new aptly
+    // quiesce under a loop of requests: the next one starts a new aptly, and none is lost but
+    // what aptly itself had accepted: socket-activated, aptly 1.5 serves with http.Serve and no
+    // signal handler (cmd/api_serve.go), so SIGTERM ends it at once and resets a request in
+    // flight. Such a reset may only hit a request that started before that aptly ended.
     let isLooping = true;
-    const failures: string[] = [];
+    const failures: { readonly got: string; readonly startedAt: number }[] = [];
     let served = 0;
     const loop = async (): Promise<void> => {
       while (isLooping) {
+        const startedAt = Date.now();
         const got = await getVersion({ path: sock });
         if (got === ok) served += 1;
-        else failures.push(got);
+        else failures.push({ got, startedAt });
       }
     };
     const loops = [loop(), loop()];
@@ -204,8 +208,15 @@ t.test(
     );
     isLooping = false;
     await Promise.all(loops);
-    t.same(failures, [], 'no request failed across the quiesce');
-    await daemon.waitForLog((r) => isEvent('end', 'aptly')(r) && r.pid === second?.pid);
+    const ended = await daemon.waitForLog(
+      (r) => isEvent('end', 'aptly')(r) && r.pid === second?.pid,
+    );
+    const endedAt = Date.parse(String(ended.time));
+    const unexcused = failures.filter(
+      (f) => !(/Recv failure|Empty reply/.test(f.got) && f.startedAt <= endedAt),
+    );
+    t.same(unexcused, [], 'no request lost across the quiesce but one aptly had in flight');
+    if (failures.length > 0) t.comment(`reset in flight by aptly's exit: ${failures.length}`);
     t.match(activations(daemon, 'aptly')[2], { trigger: 'demand' }, 'the next request started it');
   },
 );

@@ -119,6 +119,8 @@ t.test(
         listen: ['tcp:127.0.0.1:0', `unix:${sock}`],
         exec: [lighttpd, '-D', '-f', lighttpdSite(conf.dir)],
         accept: false,
+        // lighttpd's graceful stop: it finishes the requests it has accepted, then exits
+        killSignal: 'SIGINT',
         socket: { mode: '0660' },
       }),
     );

@@ -346,6 +346,59 @@ t.test(
   },
 );
 
+t.test('killSignal: what stop, quiesce and drain send first, to the whole tree', async (t) => {
+  // the handler says which signal reached it, on stderr (logged), and exits 0 on its own
+  const trap = [
+    '/bin/sh',
+    '-c',
+    'for s in INT TERM QUIT HUP; do trap "echo got-$s >&2; exit 0" $s; done; echo ready; ' +
+      'while :; do sleep 1; done',
+  ];
+  const services: Record<string, unknown> = {};
+  for (const [name, killSignal] of [
+    ['int', 'SIGINT'],
+    ['quit', 'SIGQUIT'],
+    ['hup', 'SIGHUP'],
+    ['default', undefined],
+  ])
+    services[`${name}.json`] = {
+      listen: 'tcp:127.0.0.1:0',
+      exec: trap,
+      user: 'root',
+      ...(killSignal === undefined ? {} : { killSignal }),
+    };
+  const { daemon, control, clients } = await startTreeDaemon(t, services);
+  const names = ['int', 'quit', 'hup', 'default'];
+  const opened = names.map((n) => openClient(daemon.tcp(n)));
+  clients.push(...opened);
+  for (const line of await Promise.all(opened.map((c) => c.firstLine))) t.equal(line, 'ready');
+  await ctlAll(t, control, [
+    ['quiesce', 'int'],
+    ['stop', 'quit'],
+    ['drain', 'hup', '--timeout', '0'],
+    ['quiesce', 'default'],
+  ]);
+  for (const [name, got] of [
+    ['int', 'got-INT'],
+    ['quit', 'got-QUIT'],
+    ['hup', 'got-HUP'],
+    ['default', 'got-TERM'],
+  ] as const) {
+    t.match(
+      await daemon.waitForLog(isEvent('end', name)),
+      { exitCode: 0, signal: null, forced: false },
+      `${name}: ended by itself`,
+    );
+    // the shell may first report its `sleep` ended by the same signal (Quit, Terminated)
+    const lines = daemon.records.filter(isEvent('stderr', name)).map((r) => r.line);
+    t.ok(lines.includes(got), `${name}: ${got} (${lines.join(', ')})`);
+    t.notOk(
+      lines.some((l) => typeof l === 'string' && l.startsWith('got-') && l !== got),
+      `${name}: no other signal first`,
+    );
+  }
+});
+
 t.test(
   'where the cgroup v2 hierarchy and the daemon\u2019s cgroup are (pure parsers)',
   async (t) => {
