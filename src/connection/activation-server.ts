@@ -1,13 +1,22 @@
-import { closeSync, openSync } from 'node:fs';
+import type { Readable } from 'node:stream';
 import type { ActivationSpec, ServiceSpec } from '../config/types.js';
 import type { SocketHolder } from '../listen/hold.js';
 import type { EventLog } from '../log/events.js';
-import type { Peer } from '../model/peer.js';
-import type { HandlerOutcome, SpawnedHandler, Spawner } from '../model/spawn.js';
-import { buildActivationEnv, describePassedFds } from '../spawn/activation-env.js';
+import type { HandlerOutcome, Spawner } from '../model/spawn.js';
+import { describePassedFds } from '../spawn/activation-env.js';
 import { ActivationNotify, type NotifyStatus } from './activation-notify.js';
-import { buildSpawnPlan } from '../spawn/plan.js';
+import {
+  adoptedRunning,
+  handOverProcess,
+  processPeer,
+  resumeReading,
+  type ProcessHandler,
+  type AdoptedProcess,
+  type LastExit,
+  type ProcessHandOver,
+} from './activation-carry.js';
 import { decideAfterExit } from './activation-policy.js';
+import { describeRun, spawnProcess } from './activation-spawn.js';
 import type { HandlerEnding, RunningHandler } from './handler-table.js';
 import { logStderr, reportEnd } from './spawn-server.js';
 import { signalTree } from './terminate.js';
@@ -41,21 +50,13 @@ export type ProcessStatus = NotifyStatus & {
   readonly uptimeSec: number | null;
   /** Starts after the first one. */
   readonly restarts: number;
-  readonly lastExit: {
-    readonly exitCode: number | null;
-    readonly signal: string | null;
-    readonly spawnError: string | null;
-    readonly at: string;
-  } | null;
+  readonly lastExit: LastExit;
   /** running; waiting (for a connection); delayed (a start after a delay); closed (no sockets). */
   readonly phase: 'running' | 'waiting' | 'delayed' | 'closed';
 };
 
 /** The instance id of an `accept: false` service's process (`kill --instance`). */
 export const processInstance = 'process';
-
-/** The process has no peer: it accepts its connections itself. */
-const noPeer: Peer = { kind: 'unix', localPath: '', pid: null, uid: null, gid: null };
 
 /**
  * The `accept: false` server (a sibling of the spawn server): holds the service's listening
@@ -73,13 +74,19 @@ export class ActivationServer {
   private fds: readonly number[] | null = null;
   /** What each held socket is bound to (port 0 resolved), for the `activate` record. */
   private bound: readonly string[] = [];
-  private running: { readonly handler: RunningHandler; readonly startedClock: number } | null =
+  private running: { readonly handler: ProcessHandler; readonly startedClock: number } | null =
     null;
   private readonly watched = new Set<number>();
   private timer: NodeJS.Timeout | null = null;
   private delayMs: number | null = null;
   private starts = 0;
   private lastExit: ProcessStatus['lastExit'] = null;
+  /** The running process's stderr pipe (`stderr: log`). */
+  private pipe: Readable | null = null;
+  /** The process adopted from the previous daemon (a hand-over), while it may run. */
+  private adopted: RunningHandler | null = null;
+  /** The delay came with a hand-over: the first `hold` keeps it. */
+  private isDelayCarried = false;
 
   /** The activation settings it was made with (a reload cannot change `accept`). */
   private readonly initial: ActivationSpec;
@@ -114,7 +121,9 @@ export class ActivationServer {
   hold(sockets: readonly HeldSocket[]): void {
     this.fds = sockets.map((s) => s.fd);
     this.bound = sockets.map((s) => s.bound);
-    this.delayMs = null;
+    if (!this.isDelayCarried) this.delayMs = null;
+    this.isDelayCarried = false;
+    if (this.pipe !== null) resumeReading(this.pipe);
     if (this.running !== null) return;
     if (this.spec().activation.start === 'at-start') this.start('start');
     else this.arm();
@@ -124,17 +133,53 @@ export class ActivationServer {
    * The sockets are about to close (stop, drain, shutdown, a reload): nothing starts the process
    * any more, and a running one is asked to finish (SIGTERM to its tree; whoever ends it
    * escalates). The stored fds are closed (unless `keepStore`: a reload binding a socket anew);
-   * the notify socket once no process is left.
+   * the notify socket once no process is left. A hand-over (`keepProcess`) leaves the process
+   * running with its store and notify socket: the next daemon adopts them.
    */
-  release(options: { readonly keepStore?: boolean } = {}): void {
+  release(options: { readonly keepStore?: boolean; readonly keepProcess?: boolean } = {}): void {
     this.fds = null;
-    if (options.keepStore !== true) this.notify.closeStore();
-    if (this.running === null) this.notify.close();
+    if (options.keepProcess !== true) {
+      if (options.keepStore !== true) this.notify.closeStore();
+      if (this.running === null) this.notify.close();
+    }
     this.unarm();
     if (this.timer !== null) clearTimeout(this.timer);
     this.timer = null;
     const pid = this.running?.handler.pid ?? null;
-    if (pid !== null) signalTree(pid, this.spec().killSignal);
+    if (pid !== null && options.keepProcess !== true) signalTree(pid, this.spec().killSignal);
+  }
+
+  /**
+   * A hand-over: the process and its counters, for the next daemon to adopt, and the fds to
+   * carry with it (its stderr pipe, no longer read here; `hold` reads it again after a failed
+   * hand-over).
+   */
+  carry(): ProcessHandOver {
+    const { running, starts, lastExit, delayMs, pipe, notify } = this;
+    const state = { running, starts, lastExit, delayMs, pipe, notify };
+    return handOverProcess(state, this.options.clock());
+  }
+
+  /** Taken over (before `hold`): the previous daemon's counters, and its process if it runs. */
+  adopt(adopted: AdoptedProcess): void {
+    ({ starts: this.starts, lastExit: this.lastExit, delayMs: this.delayMs } = adopted);
+    this.isDelayCarried = true;
+    if (adopted.notify !== null) this.notify.adoptSocket(adopted.notify);
+    this.notify.store.adopt(adopted.stored);
+    const { handler } = adopted;
+    const pid = handler?.pid ?? null;
+    if (handler === null || pid === null || this.running !== null) return;
+    this.notify.started(pid);
+    const stopSignal = this.spec().killSignal;
+    const carried = { ...adopted, handler: { ...handler, pid }, stopSignal };
+    const running = adoptedRunning(carried, this.options.clock());
+    this.adopted = running.handler;
+    this.track(running, adopted.stderr);
+  }
+
+  /** A take-over that failed: the adopted process is the previous daemon's again, unsignalled. */
+  disown(): void {
+    if (this.running !== null && this.running.handler === this.adopted) this.running = null;
   }
 
   status(): ProcessStatus {
@@ -181,7 +226,8 @@ export class ActivationServer {
     this.unarm();
     this.starts += 1;
     const spec = this.spec();
-    const spawned = this.spawn(spec, fds);
+    const { bound, notify } = this;
+    const spawned = spawnProcess({ spec, fds, bound, notify, spawner: this.options.spawner });
     const { log, now, clock } = this.options;
     if (spawned.pid === null) {
       void spawned.outcome.then((outcome) =>
@@ -191,68 +237,39 @@ export class ActivationServer {
     }
     const { pid } = spawned;
     this.notify.started(pid);
-    const passed = describePassedFds(spec, this.run()).fds.map((f) => `${f.fd}=${f.address}`);
+    const passed = describePassedFds(spec, describeRun({ bound, notify })).fds.map(
+      (f) => `${f.fd}=${f.address}`,
+    );
     log.log('info', 'activate', { pid, fds: passed, trigger });
     const ending: HandlerEnding = { timedOut: false, forced: false, stopSignal: spec.killSignal };
-    const handler = { conn: processInstance, pid, peer: noPeer, startedAt: now(), ending };
+    const handler = { conn: processInstance, pid, peer: processPeer, startedAt: now(), ending };
     const running = { handler: { ...handler, outcome: spawned.outcome }, startedClock: clock() };
-    this.running = running;
-    const stderr =
-      spawned.stderr === null ? null : logStderr(spawned.stderr, { service: spec, log, pid });
-    const end = { pid, ending, stderr, startedAt: handler.startedAt };
-    void spawned.outcome.then((outcome) => {
-      this.notify.ended();
-      this.running = null;
-      if (this.fds === null) this.notify.close();
-      if (outcome.kind === 'exit') reportEnd(log, { ...end, exit: outcome, now: now() });
-      const isRequested = ending.requested === true;
-      this.ended(outcome, { uptimeMs: clock() - running.startedClock, isRequested });
-    });
-  }
-
-  /** What this start passes beyond the definition: bound addresses, stored fds, NOTIFY_SOCKET. */
-  private run(): { addresses: readonly string[]; stored: string[]; notifySocket?: string } {
-    const stored = this.notify.store.entries.map((e) => e.name);
-    const address = this.notify.socket?.address;
-    return {
-      addresses: this.bound,
-      stored,
-      ...(address === undefined ? {} : { notifySocket: address }),
-    };
+    this.track(running, spawned.stderr);
   }
 
   /**
-   * Starts the process: the sockets as fd 3… then the stored fds (fd 0 and 1 on /dev/null) with
-   * LISTEN_PID set in the child, or the one socket as fd 0 and 1 (`listenerOn: stdin`); its
-   * NOTIFY_SOCKET opened first. Never throws.
+   * The process runs until its outcome (its stderr pipe logged): then its `end` record, and what
+   * `restart` says.
    */
-  private spawn(
-    spec: ServiceSpec & { readonly activation: ActivationSpec },
-    fds: readonly number[],
-  ): SpawnedHandler {
-    const isStdin = spec.activation.listenerOn === 'stdin';
-    let devNull: number | null = null;
-    try {
-      this.notify.open();
-      const stored = isStdin ? [] : this.notify.store.entries.map((e) => e.fd);
-      const run = { ...this.run(), ...(isStdin ? { stored: [] } : {}) };
-      const plan = {
-        ...buildSpawnPlan(spec, buildActivationEnv(spec, run)),
-        passFds: isStdin ? [] : [...fds, ...stored],
-        setListenPid: !isStdin,
-      };
-      if (!isStdin) devNull = openSync('/dev/null', 'r+');
-      return this.options.spawner.spawn(plan, devNull ?? fds[0] ?? -1);
-    } catch (error) {
-      const e = error as NodeJS.ErrnoException;
-      const failure = {
-        kind: 'spawn-failed' as const,
-        error: { code: e.code ?? 'EUNKNOWN', message: e.message },
-      };
-      return { pid: null, stderr: null, outcome: Promise.resolve(failure) };
-    } finally {
-      if (devNull !== null) closeSync(devNull);
-    }
+  private track(
+    running: { handler: ProcessHandler & { ending: HandlerEnding }; startedClock: number },
+    pipe: Readable | null,
+  ): void {
+    const { log, now, clock } = this.options;
+    this.running = running;
+    this.pipe = pipe;
+    const { pid, ending, startedAt } = running.handler;
+    const stderr = pipe === null ? null : logStderr(pipe, { service: this.spec(), log, pid });
+    void running.handler.outcome.then((outcome) => {
+      this.notify.ended();
+      this.running = null;
+      this.pipe = null;
+      if (this.fds === null) this.notify.close();
+      if (outcome.kind === 'exit')
+        reportEnd(log, { pid, ending, stderr, startedAt, exit: outcome, now: now() });
+      const isRequested = ending.requested === true;
+      this.ended(outcome, { uptimeMs: clock() - running.startedClock, isRequested });
+    });
   }
 
   /** After an exit (or a failed spawn): what `restart` says, after the delay. */

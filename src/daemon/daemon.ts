@@ -11,6 +11,8 @@ import type { AcceptBackend } from '../listen/accept-backend.js';
 import { ServiceRunner } from './service-runner.js';
 import { ServiceTable } from './service-table.js';
 import { createSharedLimits, type SharedLimits } from '../connection/shared-limits.js';
+import { terminateHandlers } from '../connection/terminate.js';
+import type { RunningHandler } from '../connection/handler-table.js';
 import { describeService, type DaemonStatus } from './state.js';
 
 export interface DaemonOptions {
@@ -96,22 +98,27 @@ export class Daemon implements HandoverHost {
     if (enabled.length === 0) this.log.log('warn', 'no-services', { dir: this.config.dir });
     const assignment = assignInheritedFds(enabled, options.fds ?? []);
     for (const unused of assignment.unused) dropInheritedFd(this.log, unused);
+    let orphans: RunningHandler[] = [];
     try {
       for (const spec of enabled) {
         const fds = assignment.byService.get(spec.name) ?? new Map<number, number>();
         await this.startService(spec, fds, options.stopped?.has(spec.name) === true);
       }
       const carried = options.takeOver === undefined ? null : await options.takeOver();
-      if (carried !== null) this.restore(carried);
+      if (carried !== null) orphans = this.restore(carried);
       for (const [name, fds] of assignment.byService) {
         const runner = this.services.get(name);
         if (runner !== undefined && this.services.stateOf(name) !== 'stopped')
           await serveInheritedFds(runner, fds, this.log);
       }
     } catch (error) {
-      await this.closeAll();
+      // a failed take-over: adopted processes and inherited Unix paths stay the previous owner's
+      for (const runner of this.services.all()) runner.disownProcess();
+      await this.closeAll({ keepPath: (options.fds ?? []).length > 0 });
       throw error;
     }
+    // serving: a removed `accept: false` service's process is ended, as a reload would
+    void terminateHandlers(orphans, this.options.killGraceMs);
     return this.listenerPairs();
   }
 
@@ -131,13 +138,21 @@ export class Daemon implements HandoverHost {
     }
   }
 
-  /** What the process this one took over from carried: counters, handlers, queued connections. */
-  private restore(carried: Readonly<Record<string, CarriedService>>): void {
-    restoreCarried(this.services.all(), carried, (service, handler) => {
-      const key = `${service} ${handler.conn}`;
-      this.inherited.add(key);
-      void handler.outcome.then(() => this.inherited.delete(key));
+  /**
+   * What the process this one took over from carried: counters, handlers, queued connections,
+   * `accept: false` processes; returns those of services no longer configured.
+   */
+  private restore(carried: Readonly<Record<string, CarriedService>>): RunningHandler[] {
+    const orphans: RunningHandler[] = [];
+    restoreCarried(this.services.all(), carried, {
+      onAdopted: (service, handler) => {
+        const key = `${service} ${handler.conn}`;
+        this.inherited.add(key);
+        void handler.outcome.then(() => this.inherited.delete(key));
+      },
+      onOrphan: (_, process) => orphans.push(process),
     });
+    return orphans;
   }
 
   createRunner(spec: ServiceSpec): ServiceRunner {
@@ -262,7 +277,7 @@ export class Daemon implements HandoverHost {
     await Promise.all(runners.map((r) => r.terminateAll(this.options.killGraceMs)));
   }
 
-  private async closeAll(): Promise<void> {
-    await Promise.all(this.services.all().map((r) => r.closeListeners()));
+  private async closeAll(options: { readonly keepPath?: boolean } = {}): Promise<void> {
+    await Promise.all(this.services.all().map((r) => r.closeListeners(options)));
   }
 }

@@ -1,3 +1,4 @@
+import { closeSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import type { ListenAddress, ServiceSpec } from '../config/types.js';
 import type { EventLog } from '../log/events.js';
@@ -15,6 +16,7 @@ import { createSharedLimits, type SharedLimits } from '../connection/shared-limi
 import { terminateHandlers } from '../connection/terminate.js';
 import { asProxyAddon } from '../connection/proxy-copy.js';
 import { ActivationServer, type ProcessStatus } from '../connection/activation-server.js';
+import type { AdoptedProcess, ProcessHandOver } from '../connection/activation-carry.js';
 import { ExitCode, FatalError } from '../model/errors.js';
 
 export interface RunnerDeps {
@@ -232,14 +234,42 @@ export class ServiceRunner {
     this.connections.adopt(handler);
   }
 
-  /**
-   * An `accept: false` service bound or with its process running cannot be handed over in this
-   * version (its process and held sockets would be left behind): `upgrade` refuses, naming it.
-   */
+  /** A `udp:` socket is not handed over yet: `upgrade` refuses while one is bound, naming it. */
   handOverRefusal(): string | null {
-    if (this.spec.activation === null) return null;
-    if (this.listeners.length === 0 && this.handlers.size === 0) return null;
-    return `service ${this.spec.name} has accept: false, which upgrade does not hand over yet (stop it first)`;
+    const udp = this.listeners.find((l) => l.address.kind === 'udp');
+    if (udp === undefined) return null;
+    return `service ${this.spec.name} listens on ${udp.bound}, which upgrade does not hand over yet (stop it first)`;
+  }
+
+  /** A hand-over: an `accept: false` service's process, counters and fds; null if it accepts. */
+  carryProcess(): ProcessHandOver | null {
+    return this.activation?.carry() ?? null;
+  }
+
+  /** Taken over: the previous daemon's process (one that accepts now counts it as a handler). */
+  adoptProcess(adopted: AdoptedProcess): void {
+    if (this.activation !== null) return this.activation.adopt(adopted);
+    adopted.stderr?.destroy();
+    // no activation server here to keep them: the process's notify socket and stored fds close
+    for (const fd of [adopted.notify?.fd ?? -1, ...adopted.stored.map((s) => s.fd)])
+      if (fd >= 0) closeSync(fd);
+    if (adopted.handler !== null) this.adoptHandler(adopted.handler);
+  }
+
+  /** A hand-over: the process runs on, the sockets stay held, nothing starts it; false: none. */
+  suspendHolding(): boolean {
+    if (this.activation === null || this.listeners.length === 0) return false;
+    this.activation.release({ keepProcess: true });
+    return true;
+  }
+
+  resumeHolding(): void {
+    this.holdWhenComplete();
+  }
+
+  /** A take-over that failed: an adopted process is left to the previous daemon, unsignalled. */
+  disownProcess(): void {
+    this.activation?.disown();
   }
 
   private reportAcceptError(address: ListenAddress, error: NodeJS.ErrnoException): void {
@@ -262,13 +292,7 @@ function createActivation(
   const activation = runner.spec.activation;
   if (activation === null || holder === null) return null;
   const clock = deps.clock ?? (() => performance.now());
-  const options = {
-    spec: () => runner.spec,
-    spawner: deps.spawner,
-    holder,
-    log,
-    now: deps.now,
-    clock,
-  };
+  const { spawner, now } = deps;
+  const options = { spec: () => runner.spec, spawner, holder, log, now, clock };
   return new ActivationServer(options, activation);
 }

@@ -1,4 +1,5 @@
 import type { Socket } from 'node:net';
+import type { ProcessCarry } from '../connection/activation-carry.js';
 import type { Peer } from '../model/peer.js';
 import type { CarriedHandler } from './inherited-handlers.js';
 
@@ -40,6 +41,27 @@ export type CarriedService = {
   readonly handlers: readonly CarriedHandler[];
   /** Connections waiting in the queue, their fds sent on the queue socket. */
   readonly queued?: readonly CarriedWaiter[];
+  /** `accept: false`: its process (left running: the new process adopts it) and counters. */
+  readonly process?: CarriedProcess;
+};
+
+/** An `accept: false` service's process as a hand-over carries it. */
+export type CarriedProcess = ProcessCarry & {
+  /** The running one's start time in clock ticks since boot (/proc), to tell a reused pid apart. */
+  readonly startTicks: number | null;
+  /**
+   * Fds carried with it, sent on the queue socket right after the queued connections' (in
+   * `order`, which goes on from theirs): `stderr`, the read end of its stderr pipe.
+   */
+  readonly fds?: readonly CarriedFd[];
+};
+
+/** An fd carried with an `accept: false` service's process; the `order`-th one sent. */
+export type CarriedFd = {
+  readonly name: string;
+  readonly order: number;
+  /** Never sent: the fd the new process received for it. */
+  readonly fd?: number;
 };
 
 /** A queued connection as a hand-over carries it; its fd is the `order`-th one sent. */

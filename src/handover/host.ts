@@ -2,6 +2,7 @@
 // queues, handlers and counters away; the new one serves them. The daemon implements it (its
 // ServiceRunner is a HandoverService); nothing here imports the daemon.
 import type { ListenAddress } from '../config/types.js';
+import type { AdoptedProcess, ProcessHandOver } from '../connection/activation-carry.js';
 import type { RunningHandler } from '../connection/handler-table.js';
 import type { PassedWaiter } from '../connection/carried-waiter.js';
 import type { QueuedConnection } from '../connection/handler-queue.js';
@@ -26,7 +27,8 @@ export interface HandoverService {
   readonly spec: { readonly name: string; readonly listen: readonly ListenAddress[] };
   readonly boundListeners: readonly HandedListener[];
   readonly counters: HandoverCounters;
-  readonly handlers: { values(): Iterable<RunningHandler> };
+  /** The handlers started for connections (an `accept: false` service's process is not one). */
+  readonly connectionHandlers: { values(): Iterable<RunningHandler> };
   /**
    * Binds `address` (a Unix path over what is there when `replace`; TCP port 0 as `port`), or
    * serves the inherited listening socket `fd` for it. Throws.
@@ -51,8 +53,22 @@ export interface HandoverService {
   adoptWaiting(carried: readonly PassedWaiter[]): void;
   /** Starts queued connections while slots are free, in arrival order across every service. */
   startWaiting(): void;
-  /** Why this service cannot be handed over now (an `accept: false` service); null: it can. */
+  /** Why this service cannot be handed over now (a `udp:` socket); null: it can. */
   handOverRefusal(): string | null;
+  /**
+   * An `accept: false` service's process (running or not), its counters, and the fds to pass
+   * with it (its stderr pipe: no longer read here until `resumeHolding`); null if it accepts.
+   */
+  carryProcess(): ProcessHandOver | null;
+  /** The process and counters the previous process carried, adopted before the sockets are held. */
+  adoptProcess(adopted: AdoptedProcess): void;
+  /**
+   * `accept: false`: the sockets stay held (not closed: the process holds them too) and the
+   * process runs on, but nothing starts it here any more; false when it holds nothing.
+   */
+  suspendHolding(): boolean;
+  /** After a failed hand-over: watches the held sockets again (or starts the process). */
+  resumeHolding(): void;
 }
 
 /** The daemon, as the giving side of a hand-over (`upgrade`, SIGUSR2) sees it. */

@@ -89,16 +89,19 @@ export async function openTakeover(
 }
 
 /**
- * Receives the fd of every queued connection that `services` lists (sent in `order` right after
- * `state`); returns `services` with each entry's `fd` set. Throws a FatalError if they do not
- * all come.
+ * Receives the fd of every queued connection, then of every fd carried with a process, that
+ * `services` lists (sent in `order` right after `state`); returns `services` with each entry's
+ * `fd` set. Throws a FatalError if they do not all come.
  */
 function receiveQueued(
   services: Readonly<Record<string, CarriedService>>,
   queueFd: number,
   timeoutMs: number,
 ): Record<string, CarriedService> {
-  const count = Object.values(services).reduce((n, s) => n + (s.queued?.length ?? 0), 0);
+  const count = Object.values(services).reduce(
+    (n, s) => n + (s.queued?.length ?? 0) + (s.process?.fds?.length ?? 0),
+    0,
+  );
   let fds: number[] = [];
   try {
     if (count > 0) fds = loadPeerAddon()?.receiveFds(queueFd, count, timeoutMs) ?? [];
@@ -107,13 +110,17 @@ function receiveQueued(
     throw new FatalError(message, ExitCode.temporary);
   }
   const used = new Set<number>();
+  const withFd = <T extends { readonly order: number }>(entry: T): T => {
+    const fd = fds[entry.order];
+    if (fd !== undefined) used.add(entry.order);
+    return fd === undefined ? entry : { ...entry, fd };
+  };
   const withFds = Object.entries(services).map(([name, service]) => {
-    const queued = (service.queued ?? []).map((w) => {
-      const fd = fds[w.order];
-      if (fd !== undefined) used.add(w.order);
-      return fd === undefined ? w : { ...w, fd };
-    });
-    return [name, { ...service, queued }] as const;
+    const queued = (service.queued ?? []).map(withFd);
+    const { process } = service;
+    const carried =
+      process?.fds === undefined ? {} : { process: { ...process, fds: process.fds.map(withFd) } };
+    return [name, { ...service, queued, ...carried }] as const;
   });
   fds.forEach((fd, order) => used.has(order) || closeQuietly(fd));
   return Object.fromEntries(withFds);

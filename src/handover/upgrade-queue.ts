@@ -36,25 +36,24 @@ export function describeTaken(taken: readonly Taken[]): Map<string, CarriedWaite
   return byService;
 }
 
-/** Sends their fds on the queue socket (the new process receives them after `state`). */
-export function sendTaken(
+/**
+ * Sends the fds of the queued connections, then those carried with `accept: false` processes,
+ * on the queue socket (the new process receives them after `state`).
+ */
+export function sendPassed(
   socket: Socket | null,
-  taken: readonly Taken[],
+  fds: readonly number[],
   timeoutMs: number,
 ): string | null {
-  if (taken.length === 0) return null;
+  if (fds.length === 0) return null;
   const addon = loadPeerAddon();
   const fd = socket === null ? null : handleFd(socket);
   if (addon === null || fd === null) return 'the queue socket is not open';
   try {
-    addon.sendFds(
-      fd,
-      taken.map((t) => t.waiter.accepted.fd),
-      timeoutMs,
-    );
+    addon.sendFds(fd, fds, timeoutMs);
     return null;
   } catch (error) {
-    return `unable to pass the queued connections: ${(error as Error).message}`;
+    return `unable to pass the queued connections and carried fds: ${(error as Error).message}`;
   }
 }
 

@@ -8,21 +8,18 @@ import {
   HandoverChannel,
   handoverFdVariable,
   handoverQueueFdVariable,
-  type CarriedService,
-  type CarriedWaiter,
 } from './handover-channel.js';
 import type { HandoverHost, HandoverService } from './host.js';
 import {
   closeTaken,
-  describeTaken,
   dropTaken,
   giveBack,
-  sendTaken,
+  sendPassed,
   takeQueues,
   type Taken,
 } from './upgrade-queue.js';
 import { formatFdName, listenFdsStart } from './inherited-fds.js';
-import { readStartTicks } from './inherited-handlers.js';
+import { carryState } from './carry.js';
 import { notifySystemd } from './sd-notify.js';
 
 export interface HandOverOptions {
@@ -101,12 +98,14 @@ async function converse(
     return fail(prepared ?? `not prepared within ${timeoutMs} ms`);
   const closed = stopAccepting(host);
   let taken = takeQueues(host);
-  if (prepared.queue !== true || successor.queueSocket === null) {
+  const canPass = prepared.queue === true && successor.queueSocket !== null;
+  if (!canPass) {
     dropTaken(taken);
     taken = [];
   }
-  channel.send({ kind: 'state', services: carryServices(host, describeTaken(taken)) });
-  const unsent = sendTaken(successor.queueSocket, taken, timeoutMs);
+  const state = carryState(host, taken, canPass);
+  channel.send({ kind: 'state', services: state.services });
+  const unsent = sendPassed(successor.queueSocket, state.fds, timeoutMs);
   if (unsent !== null) return fail(unsent, closed, taken);
   const ready = await Promise.race([channel.receive('ready', timeoutMs), exited]);
   if (typeof ready === 'string' || ready === null)
@@ -223,7 +222,8 @@ function startSuccessor(passed: readonly Passed[]): Successor {
 /** A listener `stopAccepting` closed, as it is to be bound again if the hand-over fails. */
 interface Closed {
   readonly runner: HandoverService;
-  readonly address: ListenAddress;
+  /** null: an `accept: false` service's held sockets, left open, to be held again. */
+  readonly address: ListenAddress | null;
   /** The port a TCP `port 0` address had resolved to. */
   readonly port: number | undefined;
 }
@@ -233,22 +233,31 @@ interface Closed {
  * not yet accepted wait in their backlog. close() stops accepting at once, so the queues can be
  * taken right after this (none grows then). Not awaited: a net.Server's close completes only
  * once its connections are closed, and the queued ones among them are about to be passed on.
+ * An `accept: false` service's sockets stay open (its process, left running, accepts on them):
+ * only its activation stops.
  */
 function stopAccepting(host: HandoverHost): Closed[] {
   const closed: Closed[] = [];
   for (const runner of host.listServices()) {
+    if (runner.suspendHolding()) {
+      closed.push({ runner, address: null, port: undefined });
+      continue;
+    }
     for (const { address, port } of runner.boundListeners) {
       closed.push({ runner, address, port: port ?? undefined });
     }
-  }
-  for (const runner of host.listServices())
     void runner.closeListeners({ keepPath: true }).catch(() => undefined);
+  }
   return closed;
 }
 
 /** After a failed hand-over: bind again what `stopAccepting` closed (Unix paths replaced). */
 async function resumeServing(host: HandoverHost, closed: readonly Closed[]): Promise<void> {
   for (const { runner, address, port } of closed) {
+    if (address === null) {
+      runner.resumeHolding();
+      continue;
+    }
     const options = port === undefined ? { replace: true } : { replace: true, port };
     await runner.addListener(address, options).catch((error: unknown) => {
       host.log.log('error', 'bind-failed', {
@@ -258,33 +267,4 @@ async function resumeServing(host: HandoverHost, closed: readonly Closed[]): Pro
       });
     });
   }
-}
-
-function carryServices(
-  host: HandoverHost,
-  queued: ReadonlyMap<string, CarriedWaiter[]>,
-): Record<string, CarriedService> {
-  const services: Record<string, CarriedService> = {};
-  for (const runner of host.listServices()) {
-    const { name } = runner.spec;
-    services[name] = {
-      queued: queued.get(name) ?? [],
-      counters: { accepted: runner.counters.accepted, spawnFailed: runner.counters.spawnFailed },
-      // a proxied connection (pid null) lives in this process: it ends when this one exits
-      handlers: [...runner.handlers.values()].flatMap((h) =>
-        h.pid === null
-          ? []
-          : [
-              {
-                conn: h.conn,
-                pid: h.pid,
-                peer: h.peer,
-                startedAt: h.startedAt,
-                startTicks: readStartTicks(h.pid),
-              },
-            ],
-      ),
-    };
-  }
-  return services;
 }

@@ -13,6 +13,7 @@ import {
   isEvent,
   isRoot,
   makeConfDir,
+  isAlive,
   runCli,
   withDeadline,
   type LogRecord,
@@ -240,6 +241,47 @@ t.test('a stored connection survives SIGKILL: the next process answers on it', a
   const thirdPid = Number(/^pid=(\d+) hi$/.exec(third)?.[1]);
   t.not(thirdPid, newPid);
   t.equal(await client.ask('echo after quiesce'), `pid=${thirdPid} after quiesce`);
+});
+
+t.test('upgrade carries the notify socket and the fd store with the process', async (t) => {
+  const { daemon, control } = await startDaemon(t, { keep: { fdStoreMax: 4, restart: 'always' } });
+  let successor: number | null = null;
+  t.teardown(() => {
+    if (successor !== null && isAlive(successor)) process.kill(successor, 'SIGKILL');
+  });
+  const client = await Client.open(daemon.tcp('keep'));
+  t.teardown(() => client.end());
+  const oldPid = (await daemon.waitForLog(isEvent('activate', 'keep'))).pid as number;
+  t.equal(await client.ask('store conn'), `pid=${oldPid} stored conn`);
+  await daemon.waitForLog(isEvent('fd-stored', 'keep'));
+
+  const upgrade = await runCli(['upgrade', '--control', control]);
+  t.equal(upgrade.code, 0, upgrade.stderr);
+  successor = Number(/pid (\d+)/.exec(upgrade.stdout)?.[1]);
+  t.not(successor, daemon.pid);
+  await withDeadline(daemon.exited, 20000, 'the old daemon exit');
+
+  // the process goes on sending to the same name: the new daemon hears it
+  t.equal(await client.ask('status after the upgrade'), `pid=${oldPid} status after the upgrade`);
+  t.match(await processOf(control, 'keep'), {
+    pid: oldPid,
+    statusText: 'after the upgrade',
+    storedFds: { count: 1, names: ['conn'] },
+  });
+
+  // killed under the new daemon: restarted (always), with the stored client connection
+  process.kill(oldPid, 'SIGKILL');
+  // nobody reads the connection until the new process serves the stored fd: then it answers
+  const restarted = await client.ask('echo after the kill');
+  const newPid = Number(/^pid=(\d+) after the kill$/.exec(restarted)?.[1]);
+  t.ok(newPid > 0 && newPid !== oldPid, `a new process (${restarted}) answers the old client`);
+  t.match(
+    await client.ask('who'),
+    new RegExp(`^pid=${newPid} fds=2 names=keep:conn notify=@socketeer-notify/${daemon.pid}/`),
+    'the same notify name, the stored fd after the listener',
+  );
+  process.kill(successor, 'SIGTERM');
+  await daemon.waitForCount(isEvent('exit'), 2, 20000);
 });
 
 t.test('fdStoreMax caps the store, FDSTOREREMOVE closes, 0 refuses', async (t) => {

@@ -3,7 +3,14 @@ import { parseListenAddress } from '../../src/config/listen-address.js';
 import { resolveActivation } from '../../src/config/resolve-activation.js';
 import type { RestartPolicy, ServiceFile, ServiceSpec } from '../../src/config/types.js';
 import { validateServiceFile } from '../../src/config/validate.js';
+import { processPeer } from '../../src/connection/activation-carry.js';
 import { decideAfterExit } from '../../src/connection/activation-policy.js';
+import { ActivationServer } from '../../src/connection/activation-server.js';
+import { resolveService } from '../../src/config/resolve.js';
+import { systemResolveContext } from '../../src/config/load.js';
+import type { SocketHolder } from '../../src/listen/hold.js';
+import type { EventLog, LogFields } from '../../src/log/events.js';
+import type { Spawner } from '../../src/model/spawn.js';
 import { findActivationConflicts } from '../../src/daemon/reload-activation.js';
 import type { HandlerOutcome } from '../../src/model/spawn.js';
 import { buildActivationEnv, describePassedFds } from '../../src/spawn/activation-env.js';
@@ -240,5 +247,110 @@ t.test(
     t.same(findActivationConflicts([held], [moved], new Set(['web'])), []);
     const restarted = spec({ listen: 'tcp:1', accept: false, restart: 'always' });
     t.same(findActivationConflicts([held], [restarted], new Set()), []);
+  },
+);
+
+t.test(
+  'a carried process is adopted: no start, its counters go on, its end applies the policy',
+  async (t) => {
+    const specOf = (json: Record<string, unknown>): ServiceSpec => {
+      const resolved = resolveService('web', '/c/web.json', fileOf(json), systemResolveContext());
+      if (!resolved.ok) throw new Error(JSON.stringify(resolved.problems));
+      return resolved.spec;
+    };
+    const records: { event: string; fields: LogFields }[] = [];
+    const log: EventLog = {
+      log: (_level, event, fields = {}) => void records.push({ event, fields }),
+      child: () => log,
+    };
+    const watched: number[] = [];
+    const holder: SocketHolder = {
+      watchReadable: (fd) => void watched.push(fd),
+      unwatchReadable: () => undefined,
+      dupFd: () => -1,
+      closeFd: () => undefined,
+      notifyOpen: () => -1,
+      notifyReceive: () => null,
+    };
+    const spawned: number[] = [];
+    const spawner: Spawner = {
+      name: 'native',
+      unsupported: () => [],
+      spawn: () => {
+        spawned.push(spawned.length);
+        return { pid: 4_000_100 + spawned.length, stderr: null, outcome: new Promise(() => {}) };
+      },
+    };
+    let clock = 10_000;
+    const serverFor = (spec: ServiceSpec) => {
+      const server = new ActivationServer(
+        {
+          spec: () => spec,
+          spawner,
+          holder,
+          log,
+          now: () => 1_700_000_000_000,
+          clock: () => clock,
+        },
+        spec.activation ?? resolve({ listen: 'tcp:1', accept: false }).activation!,
+      );
+      let end: (outcome: HandlerOutcome) => void = () => undefined;
+      const outcome = new Promise<HandlerOutcome>((resolve) => (end = resolve));
+      const handler = { conn: 'process', pid: 4_000_001, peer: processPeer, startedAt: 5, outcome };
+      server.adopt({
+        starts: 3,
+        lastExit: null,
+        delayMs: 400,
+        handler,
+        uptimeMs: 5000,
+        stderr: null,
+        notify: null,
+        stored: [],
+      });
+      server.hold([{ fd: 7, bound: 'tcp:127.0.0.1:1' }]);
+      return { server, end };
+    };
+    const until = async (test: () => boolean): Promise<void> => {
+      for (let i = 0; i < 200 && !test(); i++) await new Promise((r) => setTimeout(r, 10));
+    };
+    const unknownExit = { kind: 'exit', exitCode: null, signal: null } as const;
+
+    // on-failure (and start: at-start): nothing starts while it runs; its end arms the socket
+    const onFailure = serverFor(specOf({ listen: 'tcp:1', accept: false, start: 'at-start' }));
+    t.same([spawned, watched], [[], []], 'no second process, no watch while it runs');
+    t.match(onFailure.server.status(), {
+      pid: 4_000_001,
+      restarts: 2,
+      uptimeSec: 5,
+      phase: 'running',
+    });
+    clock += 1000;
+    t.same(onFailure.server.carry(), {
+      state: {
+        running: { pid: 4_000_001, startedAt: 5, uptimeMs: 6000 },
+        starts: 3,
+        lastExit: null,
+        delayMs: 400,
+      },
+      fds: [],
+    });
+    onFailure.end(unknownExit);
+    await until(() => watched.length > 0);
+    t.same(watched, [7], 'an unknown exit is no failure: the next connection starts it');
+    t.match(records.find((r) => r.event === 'end')?.fields, { pid: 4_000_001, exitCode: null });
+    t.same(spawned, []);
+
+    // always: started again by itself, as the daemon's own child from then on
+    const always = serverFor(specOf({ listen: 'tcp:1', accept: false, restart: 'always' }));
+    always.end(unknownExit);
+    await until(() => spawned.length > 0);
+    t.match(records.find((r) => r.event === 'activate')?.fields, { trigger: 'restart' });
+    t.match(always.server.status(), { pid: 4_000_101, restarts: 3 });
+
+    // a take-over that fails gives it back: no longer ours, never signalled from here
+    const failed = serverFor(specOf({ listen: 'tcp:1', accept: false }));
+    failed.server.disown();
+    t.same([...failed.server.handlers.keys()], []);
+    t.equal(failed.server.status().pid, null);
   },
 );
