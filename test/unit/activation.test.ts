@@ -331,6 +331,7 @@ t.test(
         starts: 3,
         lastExit: null,
         delayMs: 400,
+        notifyAddress: null,
       },
       fds: [],
     });
