@@ -16,7 +16,7 @@
  *   acceptStart(fd, options, onAccepted), acceptStop(fd)
  *                               accept.c: accept4 on a listening socket, connections to JS
  *                               (address.c)
- *   closeOnExecFrom(fd), dupFd(fd), closeFd(fd)
+ *   closeOnExecFrom(fd), dupFd(fd), closeFd(fd), datagramPort(fd)
  *                               fds.c: inherited fds reach no handler; the daemon's own copies
  *   watchReadable(fd, onReadable), unwatchReadable(fd)
  *                               readable.c: a one-shot wait for a connection or a datagram
@@ -132,6 +132,7 @@ static napi_value init(napi_env env, napi_value exports) {
       export_function(env, exports, "acceptStop", js_accept_stop, state) != 0 ||
       export_function(env, exports, "closeOnExecFrom", js_close_on_exec_from, state) != 0 ||
       export_function(env, exports, "dupFd", js_dup_fd, state) != 0 ||
+      export_function(env, exports, "datagramPort", js_datagram_port, state) != 0 ||
       export_function(env, exports, "closeFd", js_close_fd, state) != 0 ||
       export_function(env, exports, "watchReadable", js_watch_readable, state) != 0 ||
       export_function(env, exports, "unwatchReadable", js_unwatch_readable, state) != 0 ||

@@ -6,6 +6,10 @@
  * it: Node's own fds are close-on-exec already, and the listening sockets the daemon is given
  * (LISTEN_FDS) are passed on explicitly when they are passed on at all (a hand-over).
  *
+ * datagramPort(fd): the port a UDP socket is bound to (getsockname), or -1 when the fd is not a
+ * bound IPv4/IPv6 datagram socket: what a take-over checks before holding an inherited `udp:`
+ * socket (node:dgram cannot adopt an fd).
+ *
  * dupFd(fd): F_DUPFD_CLOEXEC (>= 3), the daemon's own copy of a listening socket that outlives
  * a net.Server; closeFd(fd): close(2), EINTR counting as closed (Linux closes it anyway). Both
  * throw a system error (code, errno, syscall).
@@ -22,6 +26,8 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -76,6 +82,22 @@ napi_value js_close_fd(napi_env env, napi_callback_info info) {
   int fd = fd_argument(env, info, "closeFd(fd)");
   if (fd >= 0 && close(fd) != 0 && errno != EINTR) return throw_system_error(env, errno, "close");
   return NULL;
+}
+
+napi_value js_datagram_port(napi_env env, napi_callback_info info) {
+  int fd = fd_argument(env, info, "datagramPort(fd)"), type = 0, port = -1;
+  socklen_t len = sizeof type;
+  struct sockaddr_storage addr;
+  socklen_t addrlen = sizeof addr;
+  napi_value result;
+  if (fd < 0) return NULL;
+  if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) == 0 && type == SOCK_DGRAM &&
+      getsockname(fd, (struct sockaddr *)&addr, &addrlen) == 0) {
+    if (addr.ss_family == AF_INET) port = ntohs(((struct sockaddr_in *)&addr)->sin_port);
+    if (addr.ss_family == AF_INET6) port = ntohs(((struct sockaddr_in6 *)&addr)->sin6_port);
+  }
+  napi_create_int32(env, port, &result);
+  return result;
 }
 
 /* 0 once the reserve is whole; -1 with errno (EMFILE...) while it cannot be. */

@@ -10,6 +10,7 @@ int fd_reserve_fill(struct addon_state *state);
 int fd_reserve_release(struct addon_state *state);
 napi_value js_close_on_exec_from(napi_env env, napi_callback_info info);
 napi_value js_dup_fd(napi_env env, napi_callback_info info);
+napi_value js_datagram_port(napi_env env, napi_callback_info info);
 napi_value js_close_fd(napi_env env, napi_callback_info info);
 
 #endif

@@ -234,13 +234,6 @@ export class ServiceRunner {
     this.connections.adopt(handler);
   }
 
-  /** A `udp:` socket is not handed over yet: `upgrade` refuses while one is bound, naming it. */
-  handOverRefusal(): string | null {
-    const udp = this.listeners.find((l) => l.address.kind === 'udp');
-    if (udp === undefined) return null;
-    return `service ${this.spec.name} listens on ${udp.bound}, which upgrade does not hand over yet (stop it first)`;
-  }
-
   /** A hand-over: an `accept: false` service's process, counters and fds; null if it accepts. */
   carryProcess(): ProcessHandOver | null {
     return this.activation?.carry() ?? null;

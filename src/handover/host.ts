@@ -53,8 +53,6 @@ export interface HandoverService {
   adoptWaiting(carried: readonly PassedWaiter[]): void;
   /** Starts queued connections while slots are free, in arrival order across every service. */
   startWaiting(): void;
-  /** Why this service cannot be handed over now (a `udp:` socket); null: it can. */
-  handOverRefusal(): string | null;
   /**
    * An `accept: false` service's process (running or not), its counters, and the fds to pass
    * with it (its stderr pipe: no longer read here until `resumeHolding`); null if it accepts.

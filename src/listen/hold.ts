@@ -8,7 +8,13 @@ import { watchOnce, type NativeAcceptWatch } from './native-accept.js';
  */
 export type SocketHolder = Pick<
   NativeAddon,
-  'watchReadable' | 'unwatchReadable' | 'dupFd' | 'closeFd' | 'notifyOpen' | 'notifyReceive'
+  | 'watchReadable'
+  | 'unwatchReadable'
+  | 'dupFd'
+  | 'closeFd'
+  | 'datagramPort'
+  | 'notifyOpen'
+  | 'notifyReceive'
 >;
 
 /**

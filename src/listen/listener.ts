@@ -131,7 +131,7 @@ export async function adoptListener(
   request: ListenRequest & AcceptOptions & { readonly fd: number },
 ): Promise<BoundListener> {
   const { address, socket, fd } = request;
-  if (address.kind === 'udp') throw adoptFailure(address, fd, 'a UDP socket is not taken over yet');
+  if (address.kind === 'udp') return adoptUdp({ ...request, address });
   const server = makeServer(socket);
   try {
     await listen(server, { fd, backlog: socket.backlog });
@@ -162,6 +162,15 @@ async function bindUdp(
   if (hold === undefined || hold === null)
     throw bindFailure(address, 'a UDP socket is for accept: false services only');
   const { watch, bound, port } = await bindDatagram(address, (fd) => holdSocket(hold, fd));
+  return heldDatagram({ address, bound, port, watch }, socket);
+}
+
+/** A held UDP socket as a listener: closing it stops the watch and closes the daemon's copy. */
+function heldDatagram(
+  held: { address: UdpAddress; bound: string; port: number; watch: NativeAcceptWatch },
+  socket: SocketSpec,
+): BoundListener {
+  const { address, bound, port, watch } = held;
   const close = (): Promise<void> => {
     watch.stop();
     return Promise.resolve();
@@ -170,6 +179,26 @@ async function bindUdp(
     throw new Error('not a Unix path listener');
   };
   return listenerOf({ address, bound, port, fd: watch.fd, close, retune }, () => socket);
+}
+
+/**
+ * An inherited `udp:` socket (a hand-over, LISTEN_FDS): held as bindUdp holds the one it binds,
+ * once the addon has seen it is a UDP socket bound to the configured port (any, for port 0).
+ */
+function adoptUdp(
+  request: ListenRequest & AcceptOptions & { readonly address: UdpAddress; readonly fd: number },
+): BoundListener {
+  const { address, socket, hold, fd } = request;
+  if (hold === undefined || hold === null)
+    throw adoptFailure(address, fd, 'a UDP socket is for accept: false services only');
+  const port = hold.datagramPort(fd);
+  if (port < 0) throw adoptFailure(address, fd, 'it is not a bound UDP socket');
+  if (address.port !== 0 && port !== address.port)
+    throw adoptFailure(address, fd, `it is bound to UDP port ${port}`);
+  const watch = holdSocket(hold, fd); // the daemon's own copy; the inherited fd is closed
+  hold.closeFd(fd);
+  const bound = formatListenAddress({ ...address, port });
+  return heldDatagram({ address, bound, port, watch }, socket);
 }
 
 function makeServer(socket: SocketSpec): Server {

@@ -197,6 +197,8 @@ export interface NativeAddon {
   dupFd(fd: number): number;
   /** close(2); throws a system error (EBADF...) except for EINTR (the fd is closed then). */
   closeFd(fd: number): void;
+  /** The port a bound IPv4/IPv6 UDP socket has; -1 when `fd` is no such socket. */
+  datagramPort(fd: number): number;
   /**
    * A notify socket bound to the abstract name `name` (no leading NUL or `@`; 1 to 107 bytes):
    * SOCK_DGRAM, close-on-exec, non-blocking, SO_PASSCRED on. Throws a system error.
@@ -229,6 +231,7 @@ const functionNames = [
   'unwatchReadable',
   'dupFd',
   'closeFd',
+  'datagramPort',
   'notifyOpen',
   'notifyReceive',
   'setChildSubreaper',

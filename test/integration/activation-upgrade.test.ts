@@ -3,6 +3,7 @@
 // policy when it ends (seen in /proc, exit status unknown) and ends it on quiesce; a failed
 // hand-over leaves the old daemon, the process and the sockets exactly as they were.
 import { execFile } from 'node:child_process';
+import { createSocket } from 'node:dgram';
 import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type AddressInfo } from 'node:net';
 import { join } from 'node:path';
@@ -337,26 +338,72 @@ t.test('a failed upgrade leaves the process and its sockets as they were', async
   t.match(activations(daemon, 'held')[2], { pid: third, trigger: 'demand' });
 });
 
-t.test('a udp: socket is not handed over yet: upgrade refuses, naming it', async (t) => {
+/** Sends one datagram and waits for the one answer. */
+function askUdp(address: string, text: string): Promise<string> {
+  const m = /^udp:(?:\[(.+)\]|([^:]+)):(\d+)$/.exec(address);
+  if (m === null) throw new Error(`not a udp address: ${address}`);
+  const host = m[1] ?? m[2] ?? '';
+  const socket = createSocket(host.includes(':') ? 'udp6' : 'udp4');
+  const answer = new Promise<string>((resolve, reject) => {
+    socket.once('message', (message) => resolve(message.toString()));
+    socket.once('error', reject);
+  });
+  socket.send(text, Number(m[3]), host);
+  return withDeadline(answer, 30000, `an answer to ${text}`).finally(() => socket.close());
+}
+
+t.test('udp: sockets are handed over: the same ports, started by the new daemon', async (t) => {
+  const dgram = join(fixtures, 'listen-dgram.py');
   const conf = makeConfDir({
-    'dgram.json': { listen: 'udp:127.0.0.1:0', exec: [python, fixture], accept: false },
+    'dgram.json': { listen: 'udp:127.0.0.1:0', exec: [python, dgram], accept: false },
+    'dgram6.json': {
+      listen: 'udp:[::1]:0',
+      exec: [python, dgram, 'stdin'],
+      accept: false,
+      listenerOn: 'stdin',
+    },
   });
   const control = join(conf.dir, 'control.sock');
   const daemon = await DaemonUnderTest.start(conf.confDir, ['--control', control]);
+  let successor: number | null = null;
   t.teardown(async () => {
+    if (successor !== null && isAlive(successor)) process.kill(successor, 'SIGKILL');
     await daemon.stop();
     conf.cleanup();
   });
-  const bound = daemon.addresses.get('dgram')?.[0] ?? '';
-  const upgrade = await runCli(['upgrade', '--control', control]);
-  t.same(
-    { code: upgrade.code, stderr: upgrade.stderr },
-    {
-      code: 111,
-      stderr: `socketeer: fatal: cannot hand over: service dgram listens on ${bound}, which upgrade does not hand over yet (stop it first)\n`,
-    },
+  const four = daemon.addresses.get('dgram')?.[0] ?? '';
+  const six = daemon.addresses.get('dgram6')?.[0] ?? '';
+  t.match(
+    await askUdp(four, 'one'),
+    /^pid=\d+ listenpid=ok fds=1 names=dgram fd=3 type=dgram got=one\n$/,
   );
-  t.same(daemon.records.filter(isEvent('upgrade-failed')).length, 1);
+  await daemon.waitForLog(isEvent('end', 'dgram'));
+
+  const upgrade = await runCli(['upgrade', '--control', control]);
+  t.equal(upgrade.code, 0, upgrade.stderr);
+  successor = Number(/pid (\d+)/.exec(upgrade.stdout)?.[1]);
+  await withDeadline(daemon.exited, 30000, 'the old daemon exit');
+  t.match(
+    daemon.records.find((r) => r.event === 'listen' && r.service === 'dgram' && r.fd !== undefined),
+    { address: four },
+    'the new daemon holds the same UDP socket',
+  );
+  const two = await askUdp(four, 'two');
+  const started = daemon.records.filter(isEvent('activate', 'dgram'));
+  t.equal(started.length, 2);
+  t.equal(
+    two,
+    `pid=${started[1]?.pid as number} listenpid=ok fds=1 names=dgram fd=3 type=dgram got=two\n`,
+  );
+  const answered = await askUdp(six, 'six');
+  t.match(answered, /^pid=\d+ listenpid=ok fds=0 names=- fd=0 type=dgram got=six\n$/);
+  t.equal(
+    (await runCli(['status', 'dgram', '--json', '--control', control])).code,
+    0,
+    'the new daemon answers',
+  );
+  process.kill(successor, 'SIGTERM');
+  await daemon.waitForCount(isEvent('exit'), 2, 20000);
 });
 
 const lighttpd = '/usr/sbin/lighttpd';

@@ -271,6 +271,7 @@ t.test(
       closeFd: () => undefined,
       notifyOpen: () => -1,
       notifyReceive: () => null,
+      datagramPort: () => -1,
     };
     const spawned: number[] = [];
     const spawner: Spawner = {
