@@ -5,7 +5,7 @@ import { createSystemAccountLookup } from '../spawn/native-accounts.js';
 import { type Config, type ListenAddress } from '../config/types.js';
 import { formatProblem } from '../model/problem.js';
 import { formatListenAddress } from '../config/listen-address.js';
-import type { BoundListener } from '../listen/listener.js';
+import type { BoundListener } from '../listen/bound-listener.js';
 import type { Daemon } from './daemon.js';
 import { planReload, type CurrentListener, type ReloadPlan } from './reload-plan.js';
 import type { ServiceRunner } from './service-runner.js';

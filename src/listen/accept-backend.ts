@@ -1,11 +1,6 @@
 import type { PeerCredentials } from '../model/peer.js';
-import {
-  adoptListener,
-  bindListener,
-  type BindOptions,
-  type BoundListener,
-  type ListenRequest,
-} from './listener.js';
+import { adoptListener, bindListener, type BindOptions, type ListenRequest } from './listener.js';
+import type { BoundListener } from './bound-listener.js';
 import type { SocketHolder } from './hold.js';
 import type { AcceptAddon } from './native-accept.js';
 

@@ -1,6 +1,6 @@
 import { createServer, type Server } from 'node:net';
 import type { ListenAddress, SocketSpec } from '../config/types.js';
-import { ExitCode, FatalError, describeSystemError } from '../model/errors.js';
+import { FatalError, describeSystemError } from '../model/errors.js';
 import { formatListenAddress } from '../config/listen-address.js';
 import { AcceptedSocket, handleFd, type LocalEnd } from './incoming.js';
 import {
@@ -20,40 +20,14 @@ import {
   type Listening,
 } from './bind.js';
 import { holdSocket, type SocketHolder } from './hold.js';
-import { bindDatagram } from './udp.js';
+import {
+  adoptFailure,
+  listenerOf,
+  type BoundListener,
+  type CloseOptions,
+} from './bound-listener.js';
+import { adoptUdp, bindUdp } from './udp-listener.js';
 import { hasPendingConnections, identityOf, removeOwnedSocket, retuneSocket } from './unix-path.js';
-
-type UdpAddress = ListenAddress & { kind: 'udp' };
-
-export interface CloseOptions {
-  /** Leave the Unix path in place (a hand-over: another process serves the same socket). */
-  readonly keepPath?: boolean;
-  /**
-   * Accept the connections already queued on the socket before closing it (a reload whose new
-   * socket has taken the address: the queued ones would be reset). Up to 2 s.
-   */
-  readonly drain?: boolean;
-}
-
-export interface BoundListener {
-  /** The configured address. */
-  readonly address: ListenAddress;
-  /** The socket options it was bound with, or retuned to (a reload compares them). */
-  readonly socket: SocketSpec;
-  /** What was really bound (port 0 resolved), as the readiness line shows it. */
-  readonly bound: string;
-  /** The TCP or UDP port really bound (port 0 resolved); null for Unix. */
-  readonly port: number | null;
-  /** The listening socket's fd (what a hand-over passes on); null if Node shows none. */
-  readonly fd: number | null;
-  /** Stops accepting; removes a Unix path this listener created unless `keepPath`. */
-  close(options?: CloseOptions): Promise<void>;
-  /**
-   * A Unix path listener: gives its socket file the owner and mode of `socket` in place, no
-   * re-bind (native/unix-bind.c). Throws when that cannot be done (the caller binds afresh).
-   */
-  retune(socket: SocketSpec): void;
-}
 
 /** What to listen on, with which socket options, and where its connections go. */
 export interface ListenRequest {
@@ -154,53 +128,6 @@ export async function adoptListener(
   return startAccepting(listening, request, takeFdWith(request));
 }
 
-/** `udp:` (`accept: false` only, check refuses it otherwise): bound by node:dgram, held. */
-async function bindUdp(
-  request: ListenRequest & AcceptOptions & { readonly address: UdpAddress },
-): Promise<BoundListener> {
-  const { address, socket, hold } = request;
-  if (hold === undefined || hold === null)
-    throw bindFailure(address, 'a UDP socket is for accept: false services only');
-  const { watch, bound, port } = await bindDatagram(address, (fd) => holdSocket(hold, fd));
-  return heldDatagram({ address, bound, port, watch }, socket);
-}
-
-/** A held UDP socket as a listener: closing it stops the watch and closes the daemon's copy. */
-function heldDatagram(
-  held: { address: UdpAddress; bound: string; port: number; watch: NativeAcceptWatch },
-  socket: SocketSpec,
-): BoundListener {
-  const { address, bound, port, watch } = held;
-  const close = (): Promise<void> => {
-    watch.stop();
-    return Promise.resolve();
-  };
-  const retune = (): void => {
-    throw new Error('not a Unix path listener');
-  };
-  return listenerOf({ address, bound, port, fd: watch.fd, close, retune }, () => socket);
-}
-
-/**
- * An inherited `udp:` socket (a hand-over, LISTEN_FDS): held as bindUdp holds the one it binds,
- * once the addon has seen it is a UDP socket bound to the configured port (any, for port 0).
- */
-function adoptUdp(
-  request: ListenRequest & AcceptOptions & { readonly address: UdpAddress; readonly fd: number },
-): BoundListener {
-  const { address, socket, hold, fd } = request;
-  if (hold === undefined || hold === null)
-    throw adoptFailure(address, fd, 'a UDP socket is for accept: false services only');
-  const port = hold.datagramPort(fd);
-  if (port < 0) throw adoptFailure(address, fd, 'it is not a bound UDP socket');
-  if (address.port !== 0 && port !== address.port)
-    throw adoptFailure(address, fd, `it is bound to UDP port ${port}`);
-  const watch = holdSocket(hold, fd); // the daemon's own copy; the inherited fd is closed
-  hold.closeFd(fd);
-  const bound = formatListenAddress({ ...address, port });
-  return heldDatagram({ address, bound, port, watch }, socket);
-}
-
 function makeServer(socket: SocketSpec): Server {
   return createServer({
     pauseOnConnect: true,
@@ -269,15 +196,6 @@ async function startAccepting(
   return listenerOf({ address, bound, port, fd: watch.fd, close, retune }, () => socket);
 }
 
-function listenerOf(parts: Omit<BoundListener, 'socket'>, socket: () => SocketSpec): BoundListener {
-  return {
-    ...parts,
-    get socket() {
-      return socket();
-    },
-  };
-}
-
 /**
  * Lets the accept loop (net.Server's or the addon's) take what is queued on `fd`: event-loop
  * turns until nothing is pending, up to 2 s (a paused accept loop, EMFILE). Without the addon
@@ -303,11 +221,4 @@ function localEndOf(server: Server): LocalEnd | null {
 function matchesPort(address: ListenAddress, info: ReturnType<Server['address']>): boolean {
   if (address.kind !== 'tcp' || typeof info !== 'object' || info === null) return true;
   return address.port === 0 || address.port === info.port;
-}
-
-function adoptFailure(address: ListenAddress, fd: number, why: string): FatalError {
-  return new FatalError(
-    `unable to serve ${formatListenAddress(address)} on inherited fd ${fd}: ${why}`,
-    ExitCode.temporary,
-  );
 }
