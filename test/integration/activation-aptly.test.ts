@@ -87,7 +87,7 @@ function makeArchive(): Archive {
  */
 async function serveAptly(
   t: Test,
-  withProxy: boolean,
+  front: 'proxyd' | 'proxy' | null,
 ): Promise<{ daemon: DaemonUnderTest; sock: string; control: string; archive: Archive }> {
   const conf = makeConfDir({});
   const archive = makeArchive();
@@ -113,7 +113,12 @@ async function serveAptly(
       },
     }),
   );
-  if (withProxy) {
+  if (front === 'proxy')
+    writeFileSync(
+      join(conf.confDir, 'aptly-tcp.json'),
+      JSON.stringify({ listen: 'tcp:127.0.0.1:0', proxy: `unix:${sock}` }),
+    );
+  if (front === 'proxyd') {
     writeFileSync(
       join(conf.confDir, 'aptly-proxy.json'),
       JSON.stringify({
@@ -142,7 +147,7 @@ t.test(
   'aptly api serve on a Unix socket 0660, started by the first request',
   { skip: noAptly },
   async (t) => {
-    const { daemon, sock, control, archive } = await serveAptly(t, false);
+    const { daemon, sock, control, archive } = await serveAptly(t, null);
     const ok = `200 ${versionJson()}`;
     const stat = statSync(sock);
     t.equal(stat.mode & 0o777, 0o660, 'SocketMode=0660');
@@ -225,7 +230,7 @@ t.test(
   'systemd-socket-proxyd on TCP in front of aptly: the first TCP request starts both',
   { skip: noAptly || noProxyd },
   async (t) => {
-    const { daemon, sock } = await serveAptly(t, true);
+    const { daemon, sock } = await serveAptly(t, 'proxyd');
     const ok = `200 ${versionJson()}`;
     const tcp = daemon.tcp('aptly-proxy');
     t.same([...activations(daemon, 'aptly'), ...activations(daemon, 'aptly-proxy')], []);
@@ -244,5 +249,33 @@ t.test(
     );
     t.equal(activations(daemon, 'aptly').length, 1, 'the one aptly serves both ways');
     t.equal(activations(daemon, 'aptly-proxy').length, 1);
+  },
+);
+
+t.test(
+  'a proxy service on TCP in front of aptly: the first TCP request starts aptly, no process per connection',
+  { skip: noAptly },
+  async (t) => {
+    const { daemon, sock } = await serveAptly(t, 'proxy');
+    const ok = `200 ${versionJson()}`;
+    const tcp = daemon.tcp('aptly-tcp');
+    t.same(activations(daemon, 'aptly'), [], 'nothing runs before a request');
+    t.equal(await getVersion(tcp), ok, 'through the proxy');
+    t.match(activations(daemon, 'aptly'), [{ trigger: 'demand', fds: [`3=unix:${sock}`] }]);
+    const burst = await Promise.all(
+      Array.from({ length: 20 }, (_, i) => getVersion(i % 2 === 0 ? tcp : { path: sock })),
+    );
+    t.same(
+      burst,
+      Array.from({ length: 20 }, () => ok),
+    );
+    t.equal(activations(daemon, 'aptly').length, 1, 'the one aptly serves both ways');
+    await daemon.waitForCount(isEvent('end', 'aptly-tcp'), 11);
+    const ends = daemon.records.filter(isEvent('end', 'aptly-tcp'));
+    t.equal(ends.length, 11, 'one end record per proxied request');
+    t.ok(
+      ends.every((r) => r.pid === null && (r.bytesToClient as number) > 0),
+      'each with the bytes it carried and no pid',
+    );
   },
 );
