@@ -14,6 +14,7 @@ import {
 } from './commands/cli/control.js';
 import type { CommandDefinition, CommandIo } from './commands/cli/define.js';
 import { answerCompletion, withCompletion } from './commands/cli/completion.js';
+import { explainUsageError } from './commands/cli/usage-errors.js';
 import { escapeCommand } from './commands/cli/escape.js';
 import { installUnitsCommand } from './commands/cli/install-units.js';
 import { serveCommand } from './commands/cli/serve.js';
@@ -68,7 +69,11 @@ export async function main(argv: string[]): Promise<number> {
     .wrap(Math.min(100, process.stdout.columns ?? 100))
     .fail((message, error) => {
       if (error !== undefined && error !== null) throw error;
-      throw new FatalError(`${lowerFirst(message)} (see socketeer --help)`, ExitCode.permanent);
+      const internals = parser as unknown as YargsInternals;
+      const flags = Object.keys(internals.getOptions().key).filter((k) => k.length > 1);
+      const context = { flags, commands: commandNames(internals), argv };
+      const words = explainUsageError(message, context);
+      throw new FatalError(`${words} (see socketeer --help)`, ExitCode.permanent);
     });
   try {
     if (await answerCompletion(parser, argv, io.out)) return ExitCode.ok;
@@ -79,8 +84,15 @@ export async function main(argv: string[]): Promise<number> {
   return code;
 }
 
-function lowerFirst(text: string): string {
-  return text.charAt(0).toLowerCase() + text.slice(1);
+/** What yargs has but does not declare: the options and commands it knows now. */
+interface YargsInternals {
+  getOptions(): { key: Record<string, unknown> };
+  getInternalMethods(): { getCommandInstance?: () => { getCommands?: () => string[] } };
+}
+
+/** The command names yargs knows (for "did you mean"). */
+function commandNames(parser: YargsInternals): string[] {
+  return parser.getInternalMethods().getCommandInstance?.().getCommands?.() ?? [];
 }
 
 /** The one place errors become words on stderr and an exit code. */

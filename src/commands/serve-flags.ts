@@ -23,5 +23,7 @@ function isCount(value: number): boolean {
 }
 
 function badFlag(name: string, value: number, what: string): FatalError {
-  return new FatalError(`--${name} ${value}: must be ${what}`, ExitCode.permanent);
+  // yargs turns a word into NaN: say so rather than show its NaN
+  const given = Number.isNaN(value) ? `--${name}: not a number` : `--${name} ${value}`;
+  return new FatalError(`${given}: must be ${what}`, ExitCode.permanent);
 }

@@ -4,6 +4,7 @@ import { packagePath } from '../model/package-root.js';
 import { appendPointer } from './merge.js';
 import type { ServiceFile } from './types.js';
 import type { ConfigProblem } from '../model/problem.js';
+import { closest } from '../model/closest.js';
 
 let compiled: ValidateFunction | undefined;
 
@@ -103,12 +104,13 @@ function describeSchemaError(file: string, error: ErrorObject): ConfigProblem {
   const at = error.instancePath;
   const params = error.params as Record<string, unknown>;
   switch (error.keyword) {
-    case 'additionalProperties':
-      return {
-        file,
-        pointer: appendPointer(at, String(params.additionalProperty)),
-        message: 'unknown key',
-      };
+    case 'additionalProperties': {
+      const key = String(params.additionalProperty);
+      const known = Object.keys((error.parentSchema as { properties?: object }).properties ?? {});
+      const near = closest(key, known);
+      const message = near === null ? 'unknown key' : `unknown key (did you mean ${near}?)`;
+      return { file, pointer: appendPointer(at, key), message };
+    }
     case 'required':
       return {
         file,

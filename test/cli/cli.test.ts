@@ -78,7 +78,7 @@ t.test('every kind of bad service file: exact message, all at once, exit 100', a
     result.stderr,
     [
       `${d}/a-syntax.json: /: invalid JSON: Expected double-quoted property name (line 3, column 1)`,
-      `${d}/b-unknown-key.json: /socket/mdoe: unknown key`,
+      `${d}/b-unknown-key.json: /socket/mdoe: unknown key (did you mean mode?)`,
       `${d}/c-wrong-type.json: /disabled: must be boolean`,
       `${d}/c-wrong-type.json: /exec: must be array`,
       `${d}/f-unknown-user.json: /user: unknown user "no-such-user-here"`,
@@ -107,8 +107,23 @@ t.test('usage and environment errors', async (t) => {
   t.equal(unknown.code, 100);
   t.match(
     unknown.stderr,
-    /socketeer: fatal: unknown argument: frobnicate \(see socketeer --help\)\n$/,
+    /socketeer: fatal: unknown argument: --frobnicate \(see socketeer --help\)\n$/,
   );
+  // no yargs internals (its camelCase twin of each flag), and a near miss is named
+  const typo = run(['check', '--config-dri', '/nonexistent/conf.d']);
+  t.equal(typo.code, 100);
+  t.equal(
+    typo.stderr,
+    'socketeer: fatal: unknown argument: --config-dri (did you mean --config-dir?) (see socketeer --help)\n',
+  );
+  const command = run(['stauts']);
+  t.equal(
+    command.stderr,
+    'socketeer: fatal: unknown argument: stauts (did you mean status?) (see socketeer --help)\n',
+  );
+  const notNumber = run(['serve', '--config-dir', '/nonexistent/conf.d', '--kill-grace', 'soon']);
+  t.equal(notNumber.code, 100);
+  t.match(notNumber.stderr, /--kill-grace: not a number: must be a number of seconds, 0 or more/);
   const missingDir = run(['check', '--config-dir', '/nonexistent/conf.d']);
   t.equal(
     missingDir.stderr,

@@ -31,7 +31,7 @@ t.test('the service schema has limits and access, defaults filled in', (t) => {
     { file: 's.json', pointer: '/limits/banner', message: 'is required when onLimit is "banner"' },
     { file: 's.json', pointer: '/limits/instances', message: 'must be >= 1' },
     { file: 's.json', pointer: '/limits/runtimeMaxSec', message: 'must be <= 2147483' },
-    { file: 's.json', pointer: '/access/uid', message: 'unknown key' },
+    { file: 's.json', pointer: '/access/uid', message: 'unknown key (did you mean uids?)' },
     { file: 's.json', pointer: '/access/allow', message: 'must be array' },
   ]);
   t.end();
