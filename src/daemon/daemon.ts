@@ -1,3 +1,5 @@
+import { FatalError } from '../model/errors.js';
+import { throwBindFailures } from '../listen/bind.js';
 import type { Config, ServiceSpec } from '../config/types.js';
 import { ControlError } from '../control/protocol.js';
 import { formatListenAddress } from '../config/listen-address.js';
@@ -100,10 +102,13 @@ export class Daemon implements HandoverHost {
     for (const unused of assignment.unused) dropInheritedFd(this.log, unused);
     let orphans: RunningHandler[] = [];
     try {
+      const failures: FatalError[] = [];
       for (const spec of enabled) {
         const fds = assignment.byService.get(spec.name) ?? new Map<number, number>();
-        await this.startService(spec, fds, options.stopped?.has(spec.name) === true);
+        const isStopped = options.stopped?.has(spec.name) === true;
+        failures.push(...(await this.startService(spec, fds, isStopped)));
       }
+      throwBindFailures(failures);
       const carried = options.takeOver === undefined ? null : await options.takeOver();
       if (carried !== null) orphans = this.restore(carried);
       for (const [name, fds] of assignment.byService) {
@@ -122,20 +127,29 @@ export class Daemon implements HandoverHost {
     return this.listenerPairs();
   }
 
-  /** A runner for `spec`, its addresses bound unless stopped or given as inherited fds. */
+  /**
+   * A runner for `spec`, its addresses bound unless stopped or given as inherited fds; the
+   * addresses that could not be bound (every one is tried, so that all are reported at once).
+   */
   private async startService(
     spec: ServiceSpec,
     fds: ReadonlyMap<number, number>,
     isStopped: boolean,
-  ): Promise<void> {
+  ): Promise<FatalError[]> {
     const runner = this.createRunner(spec);
     this.services.add(runner, isStopped ? 'stopped' : 'running');
+    const failures: FatalError[] = [];
     for (const [index, address] of spec.listen.entries()) {
       const fd = fds.get(index);
       if (isStopped && fd !== undefined)
         dropInheritedFd(this.log, { fd, name: spec.name, reason: 'stopped' });
-      else if (!isStopped && fd === undefined) await runner.addListener(address);
+      else if (!isStopped && fd === undefined)
+        await runner.addListener(address).catch((error: unknown) => {
+          if (!(error instanceof FatalError)) throw error;
+          failures.push(error);
+        });
     }
+    return failures;
   }
 
   /**

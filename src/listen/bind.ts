@@ -32,8 +32,14 @@ type TcpAddress = ListenAddress & { kind: 'tcp' };
 type UnixAddress = ListenAddress & { kind: 'unix' };
 
 export function bindFailure(address: ListenAddress, why: string): FatalError {
+  const isPrivileged = address.kind !== 'unix' && address.port > 0 && address.port < 1024;
+  const hint =
+    isPrivileged && why.includes('(EACCES)')
+      ? ' (ports below 1024 need root or CAP_NET_BIND_SERVICE: run as root, give the daemon' +
+        ' AmbientCapabilities=CAP_NET_BIND_SERVICE in its unit, or let systemd bind it: LISTEN_FDS)'
+      : '';
   return new FatalError(
-    `unable to bind ${formatListenAddress(address)}: ${why}`,
+    `unable to bind ${formatListenAddress(address)}: ${why}${hint}`,
     ExitCode.temporary,
   );
 }
@@ -180,4 +186,17 @@ export function closeServer(server: Server): Promise<void> {
     }
     server.close(() => resolve());
   });
+}
+
+/** Start-up bind failures: one as it is; several as one error listing each (nothing started). */
+export function throwBindFailures(failures: readonly FatalError[]): void {
+  const [first] = failures;
+  if (first === undefined) return;
+  if (failures.length === 1) throw first;
+  const message = `${failures.length} addresses could not be bound; nothing was started`;
+  throw new FatalError(
+    message,
+    first.exitCode,
+    failures.map((f) => f.message),
+  );
 }

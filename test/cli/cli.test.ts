@@ -2,6 +2,7 @@ import { spawnSync } from 'node:child_process';
 import { chownSync, existsSync, lstatSync, mkdirSync, readFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { join } from 'node:path';
+import { bindFailure } from '../../src/listen/bind.js';
 import t from 'tap';
 import {
   DaemonUnderTest,
@@ -157,6 +158,43 @@ t.test('an address in use is a temporary failure: exit 111', async (t) => {
     `socketeer: fatal: unable to bind tcp:127.0.0.1:${port}: address already in use (EADDRINUSE)\n`,
   );
   t.equal(result.code, 111);
+});
+
+t.test('every address that cannot be bound is reported at once; nothing starts', async (t) => {
+  const blockers = [createServer(), createServer()];
+  for (const b of blockers) await new Promise<void>((resolve) => b.listen(0, '127.0.0.1', resolve));
+  t.teardown(() => blockers.forEach((b) => b.close()));
+  const [one, two] = blockers.map((b) => (b.address() as { port: number }).port);
+  const conf = makeConfDir({
+    'a.json': { listen: ['tcp:127.0.0.1:0', `tcp:127.0.0.1:${one}`], exec: ['true'] },
+    'b.json': { listen: `tcp:127.0.0.1:${two}`, exec: ['true'] },
+  });
+  t.teardown(conf.cleanup);
+  const result = run(['serve', '--config-dir', conf.confDir, '--log-format', 'text']);
+  t.equal(result.stdout, '', 'never ready');
+  t.match(
+    result.stderr,
+    `unable to bind tcp:127.0.0.1:${one}: address already in use (EADDRINUSE)\n` +
+      `unable to bind tcp:127.0.0.1:${two}: address already in use (EADDRINUSE)\n` +
+      'socketeer: fatal: 2 addresses could not be bound; nothing was started\n',
+  );
+  t.equal(result.code, 111);
+});
+
+t.test('EACCES on a port below 1024 says what would allow it', async (t) => {
+  const low = bindFailure(
+    { kind: 'tcp', host: '127.0.0.1', port: 80 },
+    'permission denied (EACCES)',
+  );
+  t.match(
+    low.message,
+    /^unable to bind tcp:127\.0\.0\.1:80: permission denied \(EACCES\) \(ports below 1024 need root or CAP_NET_BIND_SERVICE/,
+  );
+  const high = bindFailure(
+    { kind: 'tcp', host: '127.0.0.1', port: 8080 },
+    'permission denied (EACCES)',
+  );
+  t.equal(high.message, 'unable to bind tcp:127.0.0.1:8080: permission denied (EACCES)');
 });
 
 t.test('a live Unix socket at the path is never taken over; a stale one is replaced', async (t) => {
