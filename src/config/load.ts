@@ -90,6 +90,7 @@ export function assembleConfig(
     else problems.push(...resolved.problems);
   }
   problems.sort((a, b) => compareProblemFiles(a.file, b.file));
+  warnWritable(services, files);
   problems.push(...findSharedAddresses(services));
   if (problems.length > 0) return { ok: false, problems };
   const { dir, foreign: inputs } =
@@ -209,4 +210,21 @@ export function deepFreeze<T>(value: T): T {
     for (const inner of Object.values(value as object)) deepFreeze(inner);
   }
   return value;
+}
+
+/**
+ * A root daemon warns, on each service it makes, about its files that others can write: whoever
+ * can write one chooses what runs, and as whom (`config-warning`).
+ */
+function warnWritable(services: ServiceSpec[], files: readonly ConfigFileText[]): void {
+  const exposed = new Map(files.flatMap((f) => (f.writableBy ? [[f.path, f.writableBy]] : [])));
+  if (exposed.size === 0) return;
+  services.forEach((spec, i) => {
+    const warnings = spec.files.flatMap((file) => {
+      const who = exposed.get(file);
+      const message = `writable by ${who ?? ''}: whoever can write it chooses what this root daemon runs, and as whom (chown root, chmod go-w)`;
+      return who === undefined ? [] : [{ file, pointer: '', message }];
+    });
+    if (warnings.length > 0) services[i] = { ...spec, warnings: [...spec.warnings, ...warnings] };
+  });
 }

@@ -24,6 +24,8 @@ export interface ConfigFileText {
   readonly readError: string | null;
   /** Link target when the file is a symbolic link, as readlink(2) gives it. */
   readonly symlinkTo: string | null;
+  /** Read by a root daemon: who other than root can write the file (it decides what runs). */
+  readonly writableBy?: string | null;
 }
 
 /** The most bytes read from one configuration file; a larger file is a problem. */
@@ -91,7 +93,8 @@ function readOne(dir: string, relPath: string): ConfigFileText {
     symlinkTo = lstatSync(path).isSymbolicLink() ? readlinkSync(path) : null;
     const read = readRegularFile(path, maxConfigFileBytes);
     if (typeof read === 'string') return { relPath, path, text: null, readError: read, symlinkTo };
-    return { relPath, path, text: read.text, readError: null, symlinkTo };
+    const writableBy = process.getuid?.() === 0 ? describeWriters(read.stats) : null;
+    return { relPath, path, text: read.text, readError: null, symlinkTo, writableBy };
   } catch (error) {
     const readError = `unable to read: ${describeSystemError(error)}`;
     return { relPath, path, text: null, readError, symlinkTo };
@@ -104,7 +107,10 @@ function readOne(dir: string, relPath: string): ConfigFileText {
  * nothing but a regular file is read; at most `cap + 1` bytes are read, so a file that grows
  * after the fstat cannot grow the reader either. Throws only the system errors of open/read.
  */
-export function readRegularFile(path: string, cap: number): { text: string } | string {
+export function readRegularFile(
+  path: string,
+  cap: number,
+): { text: string; stats: FileOwnership } | string {
   const fd = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK | constants.O_NOCTTY);
   try {
     const stats = fstatSync(fd);
@@ -122,7 +128,7 @@ export function readRegularFile(path: string, cap: number): { text: string } | s
       length += n;
       if (length > cap) return `grew while read, ${describeCap(cap)}; not read`;
     }
-    return { text: buffer.toString('utf8', 0, length) };
+    return { text: buffer.toString('utf8', 0, length), stats };
   } finally {
     closeSync(fd);
   }
@@ -153,4 +159,19 @@ function isDirectory(path: string): boolean {
 /** Lexical order by code point, independent of the locale. */
 export function byCodePoint(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;
+}
+
+/** Who owns a file and may write it: what describeWriters looks at. */
+export type FileOwnership = { readonly mode: number; readonly uid: number; readonly gid: number };
+
+/**
+ * Who other than root can write a file a root daemon reads (pure): every user (mode o+w), a
+ * group other than root's (g+w), an owner other than root; null when only root can.
+ */
+export function describeWriters(stats: FileOwnership): string | null {
+  const who: string[] = [];
+  if ((stats.mode & 0o002) !== 0) who.push('every user');
+  if ((stats.mode & 0o020) !== 0 && stats.gid !== 0) who.push(`group ${stats.gid}`);
+  if (stats.uid !== 0) who.push(`its owner, uid ${stats.uid}`);
+  return who.length === 0 ? null : who.join(', ');
 }

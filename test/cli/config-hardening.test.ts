@@ -223,6 +223,27 @@ t.test(
   },
 );
 
+t.test(
+  'a root daemon warns about a service file that others can write',
+  { skip: rootOnly },
+  async (t) => {
+    const conf = makeConfDir({ 'open.json': cat, 'theirs.json': cat, 'safe.json': cat });
+    t.teardown(conf.cleanup);
+    const d = conf.confDir;
+    chmodSync(join(d, 'open.json'), 0o666);
+    chownSync(join(d, 'theirs.json'), 65534, 0);
+    chmodSync(join(d, 'safe.json'), 0o644);
+    const check = await runCli(['check', '--config-dir', d]);
+    t.equal(check.code, 0);
+    const advice = 'whoever can write it chooses what this root daemon runs, and as whom';
+    const notes = check.stderr.split('\n').filter((l) => l.includes('writable by'));
+    t.same(notes, [
+      `${d}/open.json: /: note: writable by every user: ${advice} (chown root, chmod go-w)`,
+      `${d}/theirs.json: /: note: writable by its owner, uid 65534: ${advice} (chown root, chmod go-w)`,
+    ]);
+  },
+);
+
 t.test('escape -- STRING prints what systemd-escape -- STRING prints', async (t) => {
   const cases = [
     ['--', '-x'],
