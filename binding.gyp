@@ -18,6 +18,7 @@
         "native/notify.c",
         "native/orphans.c",
         "native/peer.c",
+        "native/proxy-header.c",
         "native/readable.c",
         "native/spawn-options.c",
         "native/spawn.c",

@@ -34,6 +34,8 @@
  *   proxyStart(fd, target, options, onEnd), proxyClose(id)
  *                               splice.c: a proxied connection copied both ways with splice(2)
  *                               (splice-conn.c)
+ *   proxyPeek(fd, max), proxyConsume(fd, count)
+ *                               proxy-header.c: a PROXY protocol header read to its last byte
  *
  * The child, in order: setsid, signal dispositions to SIG_DFL, socket on fds 0 and 1 and the
  * stderr target on 2 (pipe, socket or /dev/null), options.passFds on 3, 4, ... (every source
@@ -93,6 +95,7 @@
 #include "fds.h"
 #include "notify.h"
 #include "peer.h"
+#include "proxy-header.h"
 #include "readable.h"
 #include "spawn.h"
 #include "splice.h"
@@ -149,7 +152,9 @@ static napi_value init(napi_env env, napi_value exports) {
       export_function(env, exports, "setChildSubreaper", js_set_child_subreaper, state) != 0 ||
       export_function(env, exports, "reapPid", js_reap_pid, state) != 0 ||
       export_function(env, exports, "proxyStart", js_proxy_start, state) != 0 ||
-      export_function(env, exports, "proxyClose", js_proxy_close, state) != 0) {
+      export_function(env, exports, "proxyClose", js_proxy_close, state) != 0 ||
+      export_function(env, exports, "proxyPeek", js_proxy_peek, state) != 0 ||
+      export_function(env, exports, "proxyConsume", js_proxy_consume, state) != 0) {
     return NULL;
   }
   return exports;

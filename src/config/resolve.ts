@@ -4,6 +4,7 @@ import { resolveProcessSetup, type ProcessFeatureCheck } from './process-setup.j
 import { resolveActivation } from './resolve-activation.js';
 import { resolvePolicy } from './resolve-policy.js';
 import { resolveProxy } from './resolve-proxy.js';
+import { resolveProxyHeader } from './resolve-proxy-header.js';
 import type { Identity, ListenAddress, RunAs, ServiceFile, ServiceSpec } from './types.js';
 import type { ConfigProblem } from '../model/problem.js';
 
@@ -49,6 +50,7 @@ export function resolveService(
     note,
   );
   const socketOwner = resolveOwner(value.socket.user, value.socket.group, '/socket', ctx, note);
+  const proxyHeader = resolveProxyHeader(value, note);
   const policy = resolvePolicy(file, value, listen);
   problems.push(...policy.problems);
   const accept = resolveActivation(name, value, listen);
@@ -86,6 +88,7 @@ export function resolveService(
       backlog: value.socket.backlog,
       noDelay: value.socket.noDelay,
       keepAlive: value.socket.keepAlive,
+      proxyHeader,
     },
     admitPolicy: policy.admitPolicy,
     limits: policy.admitPolicy.limits,

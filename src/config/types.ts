@@ -1,4 +1,5 @@
 import type { ConfigProblem } from '../model/problem.js';
+import type { PrefixList } from '../access/cidr.js';
 import type { AccessRules, AccessSettings } from '../access/rules.js';
 import type { BucketRate, LimitsSettings, ResolvedLimits } from '../limits/settings.js';
 import type { StderrTarget } from '../model/spawn.js';
@@ -43,8 +44,14 @@ export interface SocketFile {
   readonly user?: string | number;
   readonly group?: string | number;
   readonly backlog: number;
+  /** TCP_NODELAY and SO_KEEPALIVE on accepted TCP connections. */
   readonly noDelay: boolean;
   readonly keepAlive: boolean;
+  /** Each TCP connection starts with a PROXY header (read before admission). */
+  readonly proxyProtocol: boolean;
+  readonly proxyHeaderTimeoutSec: number;
+  /** The balancers that may send the header (addresses or CIDR prefixes); absent: any. */
+  readonly proxyTrusted?: readonly string[];
 }
 
 /** The top-level keys of ServiceFile, in schema order; a unit test holds them equal. */
@@ -158,6 +165,17 @@ export interface SocketSpec {
   readonly backlog: number;
   readonly noDelay: boolean;
   readonly keepAlive: boolean;
+  /** `socket.proxyProtocol`: null, no header; else how TCP connections' headers are read. */
+  readonly proxyHeader: ProxyHeaderSpec | null;
+}
+
+/** `socket.proxyProtocol: true`: each TCP connection's PROXY header, read before admission. */
+export interface ProxyHeaderSpec {
+  readonly timeoutMs: number;
+  /** The senders trusted to send it; null: any. */
+  readonly trusted: PrefixList | null;
+  /** `socket.proxyTrusted` as written (for messages). */
+  readonly trustedText: readonly string[] | null;
 }
 
 /** One service, validated and resolved: what the daemon runs. */

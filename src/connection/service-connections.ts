@@ -18,6 +18,7 @@ import { dropConnection, refuseConnection } from './refuse-connection.js';
 import { armRuntimeTimer } from './runtime-timer.js';
 import type { QueueSource, SharedLimits } from './shared-limits.js';
 import type { ProxyAddon } from './proxy-copy.js';
+import { HeaderWaits } from './proxy-admission.js';
 import { createProxyServer } from './proxy-server.js';
 import { createSpawnServer } from './spawn-server.js';
 
@@ -61,6 +62,11 @@ export class ServiceConnections {
   private readonly gate: AdmissionGate;
   private readonly queue: HandlerQueue;
   private readonly queueSource: QueueSource;
+  /** Connections whose PROXY header is being read. */
+  private readonly headerWaits = new HeaderWaits({
+    admit: (accepted) => this.admit(accepted),
+    refuse: (accepted, refusal) => this.refuse(accepted, refusal),
+  });
 
   constructor(options: ServiceConnectionsOptions) {
     this.options = options;
@@ -123,6 +129,13 @@ export class ServiceConnections {
       this.count.spawnFailed += 1;
       return;
     }
+    const header = this.options.spec().socket.proxyHeader;
+    if (header === null || accepted.peer.kind !== 'tcp') this.admit(accepted);
+    else this.headerWaits.start(accepted, { header, log, n: context.n });
+  }
+
+  /** Decides on a described connection (its PROXY header read, if any): start, queue or refuse. */
+  private admit(accepted: AcceptedConnection): void {
     for (const gone of this.queue.removeGoneIfFull()) this.refuseGone(gone);
     const decision = this.gate.decide(accepted.peer);
     if (decision.kind === 'admit') this.start(accepted, decision.sourceKey, null);
@@ -148,9 +161,11 @@ export class ServiceConnections {
 
   /**
    * Takes every queued connection out of the queue, in arrival order, still open (a hand-over
-   * passes them on, or gives them back with `restoreQueue`).
+   * passes them on, or gives them back with `restoreQueue`). Connections whose PROXY header is
+   * still being read are refused (`proxy-header`): no handler may start here after a hand-over.
    */
   takeQueue(): QueuedConnection[] {
+    this.headerWaits.stopAll('the daemon handed over before the PROXY header was read');
     return this.queue.takeAll();
   }
 
@@ -182,6 +197,7 @@ export class ServiceConnections {
 
   /** Closes every queued connection unserved (the service stops); returns how many. */
   closeQueue(): number {
+    this.headerWaits.stopAll('the service stopped before the PROXY header was read');
     const dropped = this.queue.takeAll();
     const now = this.options.clock();
     for (const { accepted, enqueuedAt } of dropped) {

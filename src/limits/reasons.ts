@@ -9,6 +9,7 @@ export const refuseReasons = [
   'queue-full',
   'queue-timeout',
   'queue-gone',
+  'proxy-header',
 ] as const;
 
 export type RefuseReason = (typeof refuseReasons)[number];

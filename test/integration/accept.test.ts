@@ -266,6 +266,7 @@ t.test('a listener the addon cannot take is a bind failure (exit 111)', async (t
     backlog: 16,
     noDelay: false,
     keepAlive: false,
+    proxyHeader: null,
   };
   const events = {
     onConnection: () => t.fail('no connection'),

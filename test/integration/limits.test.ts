@@ -450,6 +450,7 @@ t.test(
       'queue-full': 0,
       'queue-timeout': 0,
       'queue-gone': 0,
+      'proxy-header': 0,
     });
     const overB = openClient(target(b));
     await until('b queued', () => b.queueLength === 1);

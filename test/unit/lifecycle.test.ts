@@ -19,6 +19,7 @@ const socket: SocketSpec = {
   backlog: 511,
   noDelay: false,
   keepAlive: false,
+  proxyHeader: null,
 };
 
 function address(text: string): ListenAddress {

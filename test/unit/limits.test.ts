@@ -283,9 +283,10 @@ t.test('refuse reasons and their counters', (t) => {
     'queue-full',
     'queue-timeout',
     'queue-gone',
+    'proxy-header',
   ]);
   const counters = createRefuseCounters();
-  t.strictSame(Object.values(counters), [0, 0, 0, 0, 0, 0, 0, 0, 0]);
+  t.strictSame(Object.values(counters), [0, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
   t.strictSame(Object.keys(counters), [...refuseReasons]);
   t.end();
 });

@@ -78,6 +78,7 @@ const socket: SocketSpec = {
   backlog: 511,
   noDelay: true,
   keepAlive: false,
+  proxyHeader: null,
   mode: 0o600,
   uid: null,
   gid: null,
