@@ -1,7 +1,8 @@
 /**
  * inetd.conf lines (pure): `service socktype proto wait|nowait[.max] user[:group] program argv…`,
  * `#` comments. `proto` is tcp, tcp4, tcp6, udp, udp4, udp6 or unix (then `service` is the
- * socket's path); `[ADDRESS:]service` binds one address. `internal` services are skipped.
+ * socket's path); `[ADDRESS:]service` binds one address. `internal` echo, discard, chargen,
+ * daytime and time become `builtin` services; other `internal` ones are skipped.
  */
 import {
   Findings,
@@ -79,17 +80,44 @@ interface LineContext {
 
 function mapLine(fields: Fields, ctx: LineContext): ServiceBuilder | null {
   const origin = (directive: string): Origin => ({ ...ctx.at, directive });
-  if (fields.program === 'internal') {
-    const message = `internal built-ins are not served yet; service ${fields.service} skipped`;
-    ctx.findings.skip(origin('internal'), message);
-    return null;
-  }
   const before = ctx.findings.problems.length;
   const builder = new ServiceBuilder();
+  if (fields.program === 'internal') return mapInternal(fields, { ...ctx, builder, origin });
   const accept = mapSocket(fields, { ...ctx, builder, origin });
   mapProcess(fields, { ...ctx, builder, origin });
   if (accept === null || ctx.findings.problems.length > before) return null;
   return builder;
+}
+
+/** The built-ins an `internal` line can name (by its service name, as inetd knows them). */
+export const builtinNames: readonly string[] = ['echo', 'discard', 'chargen', 'daytime', 'time'];
+
+/**
+ * An `internal` line: `builtin` named by the service (`echo stream tcp nowait root internal`),
+ * on the line's address; wait/nowait and the user change nothing (the daemon serves it).
+ */
+function mapInternal(fields: Fields, ctx: BuildContext): ServiceBuilder | null {
+  const name = fields.service.slice(fields.service.lastIndexOf(':') + 1);
+  const proto = protocols[fields.proto];
+  if (!builtinNames.includes(name) || proto === undefined || proto.kind === 'unix') {
+    const message = `internal ${name} is not one of socketeer's built-ins over tcp or udp (${builtinNames.join(', ')}); service ${fields.service} skipped`;
+    ctx.findings.skip(ctx.origin('internal'), message);
+    return null;
+  }
+  const expected = proto.kind === 'udp' ? 'dgram' : 'stream';
+  if (fields.socktype !== expected) {
+    const message = `"${fields.socktype}" with ${fields.proto}: expected ${expected}`;
+    ctx.findings.problem(ctx.origin('socktype'), message);
+    return null;
+  }
+  const before = ctx.findings.problems.length;
+  const listen = mapAddress(fields, { ...ctx, kind: proto.kind, host: proto.host });
+  if (listen === null || ctx.findings.problems.length > before) return null;
+  ctx.builder.set('/listen', listen, ctx.origin('service'));
+  ctx.builder.set('/builtin', name, ctx.origin('internal'));
+  const message = 'accepted, no effect: a built-in is served by the daemon itself, no process';
+  ctx.findings.note(ctx.origin('user'), message);
+  return ctx.builder;
 }
 
 interface BuildContext extends LineContext {

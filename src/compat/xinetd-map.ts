@@ -61,14 +61,8 @@ function mapService(
 ): { name: string; builder: ServiceBuilder } | null {
   const type = attributes.get('type');
   const types = type?.values ?? [];
-  if (type !== undefined && types.includes('INTERNAL')) {
-    const name = attributes.get('id')?.values[0] ?? block.name;
-    ctx.findings.skip(
-      type.origin,
-      `INTERNAL built-ins are not served yet; service ${name} skipped`,
-    );
-    return null;
-  }
+  if (type !== undefined && types.includes('INTERNAL'))
+    return mapInternal(block, attributes, { ...ctx, type });
   const badType = types.find((t) => t !== 'UNLISTED');
   if (type !== undefined && badType !== undefined) {
     ctx.findings.problem(type.origin, `${badType} services are not supported (only UNLISTED)`);
@@ -85,8 +79,47 @@ function mapService(
   return ctx.findings.problems.length > before || block.damaged ? null : { name, builder };
 }
 
+/** The INTERNAL services socketeer serves (`builtin`), by xinetd's service name. */
+const builtinNames: readonly string[] = ['echo', 'discard', 'chargen', 'daytime', 'time'];
+
+/** What a built-in ignores: it runs in the daemon, as no user and with no process. */
+const processAttributes = new Set(['user', 'group', 'groups', 'umask', 'nice', 'env', 'passenv']);
+
+/**
+ * `type = INTERNAL`: echo, discard, chargen, daytime and time (by the block's service name)
+ * become `builtin` services on their socket_type's protocol; limits and access are mapped as
+ * for any service; `wait` and the process attributes are notes. Other names are skipped.
+ */
+function mapInternal(
+  block: XinetdBlock,
+  attributes: Attributes,
+  ctx: MapContext & { type: XinetdValue },
+): { name: string; builder: ServiceBuilder } | null {
+  const name = attributes.get('id')?.values[0] ?? block.name;
+  if (!builtinNames.includes(block.name)) {
+    const message = `INTERNAL service ${block.name} is not one of socketeer's built-ins (${builtinNames.join(', ')}); service ${name} skipped`;
+    ctx.findings.skip(ctx.type.origin, message);
+    return null;
+  }
+  const before = ctx.findings.problems.length;
+  const builder = new ServiceBuilder();
+  const kept = new Map<string, XinetdValue>();
+  const noEffect = 'accepted, no effect: a built-in is served by the daemon itself, no process';
+  for (const [key, value] of attributes) {
+    const ignored = processAttributes.has(key) || key === 'wait' || key.startsWith('rlimit_');
+    if (ignored) ctx.findings.note(value.origin, noEffect);
+    else kept.set(key, value);
+  }
+  mapListen(block, kept, { ...ctx, builder, internal: true });
+  builder.set('/builtin', block.name, ctx.type.origin);
+  mapOptions(kept, { ...ctx, builder, accept: true });
+  return ctx.findings.problems.length > before || block.damaged ? null : { name, builder };
+}
+
 interface BuildContext extends MapContext {
   readonly builder: ServiceBuilder;
+  /** A built-in: no `wait` (the daemon serves it; UDP too). */
+  readonly internal?: boolean;
 }
 
 function required(
@@ -105,8 +138,8 @@ function required(
 /** `listen`, `accept` and `listenerOn`; returns `accept` (null when the service cannot be). */
 function mapListen(block: XinetdBlock, attributes: Attributes, ctx: BuildContext): boolean | null {
   const socketType = required('socket_type', block, attributes, ctx);
-  const wait = required('wait', block, attributes, ctx);
-  if (socketType === null || wait === null) return null;
+  const wait = ctx.internal === true ? null : required('wait', block, attributes, ctx);
+  if (socketType === null || (wait === null && ctx.internal !== true)) return null;
   const kind = socketType.values[0];
   if (kind !== 'stream' && kind !== 'dgram') {
     ctx.findings.problem(
@@ -124,6 +157,7 @@ function mapListen(block: XinetdBlock, attributes: Attributes, ctx: BuildContext
     );
     return null;
   }
+  if (wait === null) return mapAddress(block, attributes, { ...ctx, protocol, socketType });
   const waits = wait.values[0] === 'yes';
   if (!waits && wait.values[0] !== 'no') {
     ctx.findings.problem(wait.origin, `"${wait.values.join(' ')}" is not yes or no`);
@@ -136,16 +170,26 @@ function mapListen(block: XinetdBlock, attributes: Attributes, ctx: BuildContext
     );
     return null;
   }
-  const port = mapPort(block, attributes, { ...ctx, protocol });
-  const host = mapHost(attributes, ctx);
-  if (port === null || host === undefined) return null;
-  const origin = attributes.get('port')?.origin ?? socketType.origin;
-  ctx.builder.set('/listen', formatListen(protocol, host, port), origin);
+  if (mapAddress(block, attributes, { ...ctx, protocol, socketType }) === null) return null;
   if (waits) {
     ctx.builder.set('/accept', false, wait.origin);
     ctx.builder.set('/listenerOn', 'stdin', wait.origin);
   }
   return !waits;
+}
+
+/** `listen` from `port` (or the service name) and `bind`; null: a problem, else true. */
+function mapAddress(
+  block: XinetdBlock,
+  attributes: Attributes,
+  ctx: BuildContext & { protocol: 'tcp' | 'udp'; socketType: XinetdValue },
+): true | null {
+  const port = mapPort(block, attributes, ctx);
+  const host = mapHost(attributes, ctx);
+  if (port === null || host === undefined) return null;
+  const origin = attributes.get('port')?.origin ?? ctx.socketType.origin;
+  ctx.builder.set('/listen', formatListen(ctx.protocol, host, port), origin);
+  return true;
 }
 
 function mapPort(

@@ -38,25 +38,44 @@ export function toConfigProblem(problem: CompatProblem): ConfigProblem {
 
 export function bridgeCompat(compat: CompatResult, jsonNames: ReadonlySet<string>): BridgedCompat {
   const problems = compat.problems.map(toConfigProblem);
+  const skipped = compat.skipped.map(toConfigProblem);
   const files: ConfFile[] = [];
   const byPath = new Map<string, CompatService>();
-  const seen = new Map<string, Origin>();
+  const seen = new Map<string, CompatService>();
   for (const service of compat.services) {
     const path = `${service.origin.file}:${service.origin.line}`;
     const other = seen.get(service.name);
-    if (jsonNames.has(service.name) || other !== undefined) {
-      const where = other === undefined ? `${service.name}.json` : `${other.file}:${other.line}`;
+    if (other !== undefined && (isOff(service) || isOff(other))) {
+      // as xinetd, which drops a disabled service before it looks for duplicates (Debian ships
+      // echo-dgram in both echo and echo-udp, disabled)
+      const [dropped, kept] = isOff(service) ? [service, other] : [other, service];
+      const droppedAt = `${dropped.origin.file}:${dropped.origin.line}`;
+      const message = `disabled, and service ${service.name} is also defined by ${kept.origin.file}:${kept.origin.line}: skipped`;
+      skipped.push({ file: droppedAt, pointer: dropped.origin.directive, message });
+      if (dropped === service) continue;
+      files.splice(
+        files.findIndex((f) => f.path === droppedAt),
+        1,
+      );
+      byPath.delete(droppedAt);
+    } else if (jsonNames.has(service.name) || other !== undefined) {
+      const where =
+        other === undefined ? `${service.name}.json` : `${other.origin.file}:${other.origin.line}`;
       const message = `a second service ${service.name} (also defined by ${where}); give one an id or rename it`;
       problems.push({ file: path, pointer: service.origin.directive, message });
       continue;
     }
-    seen.set(service.name, service.origin);
+    seen.set(service.name, service);
     byPath.set(path, service);
     const json = toServiceFileValue(service.json) as JsonObject;
     files.push({ relPath: `${service.name}.json`, path, isSymlinkTo: null, json });
   }
   const notes = compat.notes.map((note) => toConfigProblem(note));
-  return { files, problems, notes, skipped: compat.skipped.map(toConfigProblem), byPath };
+  return { files, problems, notes, skipped, byPath };
+}
+
+function isOff(service: CompatService): boolean {
+  return service.json.disabled === true;
 }
 
 /** The directive that set the value at `pointer`, or at its nearest parent. */

@@ -17,7 +17,7 @@ export type ActivationSettings = Pick<
   | 'limits'
   | 'access'
 > &
-  Partial<Pick<ServiceFile, 'listen'>>;
+  Partial<Pick<ServiceFile, 'listen' | 'builtin'>>;
 
 export interface ResolvedActivation {
   /** null: `accept: true`, a handler per connection. */
@@ -108,16 +108,26 @@ function findConflicts(
   return out;
 }
 
-/** `udp:` addresses of an `accept: true` service: there is no connection to hand a handler. */
-function findDatagrams({ listen }: ActivationSettings): SettingsProblem[] {
+/**
+ * `udp:` addresses of an `accept: true` service: there is no connection to hand a handler (a
+ * `builtin` service answers datagrams itself).
+ */
+function findDatagrams({ listen, builtin, limits }: ActivationSettings): SettingsProblem[] {
   const texts = typeof listen === 'string' ? [listen] : (listen ?? []);
+  if (builtin !== undefined) {
+    const unbounded = limits.rate === undefined && limits.perSourceRate === undefined;
+    if (!unbounded || !texts.some(isDatagram)) return [];
+    const message =
+      'a builtin on udp answers every datagram it admits: without limits.rate or limits.perSourceRate nothing bounds what it sends (reflection)';
+    return [{ pointer: '/limits', message, severity: 'warning' }];
+  }
   return texts.flatMap((text, index) =>
     isDatagram(text)
       ? [
           {
             pointer: typeof listen === 'string' ? '/listen' : `/listen/${index}`,
             message:
-              'udp needs accept: false: a handler per connection (accept: true) needs a stream socket, and UDP has no connections',
+              'udp needs accept: false or builtin: a handler per connection (accept: true) needs a stream socket, and UDP has no connections',
             severity: 'error' as const,
           },
         ]

@@ -1,13 +1,21 @@
 import schema from '../../schema/service.schema.json' with { type: 'json' };
 import { parseListenAddress } from './listen-address.js';
-import { serviceFileKeys, type ProxySpec, type ProxyTarget, type ServiceFile } from './types.js';
+import {
+  serviceFileKeys,
+  type BuiltinName,
+  type ProxySpec,
+  type ProxyTarget,
+  type ServiceFile,
+} from './types.js';
 
-/** The keys of a service file that choose between a handler and a proxy. */
+/** The keys of a service file that choose between a handler, a proxy and a built-in. */
 export type ProxySettings = Partial<ServiceFile> & Pick<ServiceFile, 'accept'>;
 
 export interface ResolvedProxy {
-  /** null: an `exec` service (or a problem). */
+  /** null: an `exec` or `builtin` service (or a problem). */
   readonly proxy: ProxySpec | null;
+  /** A `builtin` service's protocol; null otherwise. */
+  readonly builtin: BuiltinName | null;
   /** Each with its JSON pointer. */
   readonly problems: readonly { readonly pointer: string; readonly message: string }[];
   /** Keys set on a proxy service that only a handler reads (no effect). */
@@ -47,8 +55,11 @@ function canonical(value: unknown): string {
   return JSON.stringify(value, keys);
 }
 
-/** The handler keys a proxy service sets to anything but their default: each a warning. */
-function findHandlerKeys(value: ProxySettings): { pointer: string; message: string }[] {
+/** The handler keys a proxy or builtin service sets to anything but their default: warnings. */
+function findHandlerKeys(
+  value: ProxySettings,
+  kind: 'proxy' | 'builtin',
+): { pointer: string; message: string }[] {
   return handlerKeys
     .filter((key) => {
       const set = value[key];
@@ -58,30 +69,43 @@ function findHandlerKeys(value: ProxySettings): { pointer: string; message: stri
     })
     .map((key) => ({
       pointer: `/${key}`,
-      message: 'has no effect on a proxy service (no handler runs; the daemon connects itself)',
+      message:
+        kind === 'proxy'
+          ? 'has no effect on a proxy service (no handler runs; the daemon connects itself)'
+          : 'has no effect on a builtin service (no handler runs; the daemon serves it itself)',
     }));
 }
 
 /**
- * `exec` or `proxy` of a schema-valid service file (pure): exactly one of them, `proxy` only
- * with `accept: true`, its target parsed; the proxy keys refused on an `exec` service.
+ * `exec`, `proxy` or `builtin` of a schema-valid service file (pure): exactly one of them,
+ * `proxy` and `builtin` only with `accept: true`, a target parsed; the proxy keys refused
+ * elsewhere.
  */
 export function resolveProxy(value: ProxySettings): ResolvedProxy {
   const problems: { pointer: string; message: string }[] = [];
   if (value.proxy === undefined) {
-    if (value.exec === undefined)
-      problems.push({ pointer: '/exec', message: 'is required (or proxy instead)' });
+    if (value.exec === undefined && value.builtin === undefined)
+      problems.push({ pointer: '/exec', message: 'is required (or proxy or builtin instead)' });
+    if (value.exec !== undefined && value.builtin !== undefined)
+      problems.push({ pointer: '/builtin', message: 'cannot be given with exec: use one of them' });
     for (const key of proxyOnlyKeys)
       if (value[key] !== undefined) problems.push({ pointer: `/${key}`, message: 'needs proxy' });
-    return { proxy: null, problems, warnings: [] };
+    if (value.builtin !== undefined && !value.accept)
+      problems.push({ pointer: '/builtin', message: 'needs accept true (the daemon serves it)' });
+    const builtin = problems.length === 0 ? (value.builtin ?? null) : null;
+    const warnings = builtin === null ? [] : findHandlerKeys(value, 'builtin');
+    return { proxy: null, builtin, problems, warnings };
   }
+  if (value.builtin !== undefined)
+    problems.push({ pointer: '/builtin', message: 'cannot be given with proxy: use one of them' });
   if (value.exec !== undefined)
     problems.push({ pointer: '/proxy', message: 'cannot be given with exec: use one of them' });
   if (!value.accept)
     problems.push({ pointer: '/proxy', message: 'needs accept true (the daemon accepts)' });
   const target = parseProxyTarget(value.proxy);
   if (!target.ok) problems.push({ pointer: '/proxy', message: target.message });
-  if (problems.length > 0 || !target.ok) return { proxy: null, problems, warnings: [] };
+  if (problems.length > 0 || !target.ok)
+    return { proxy: null, builtin: null, problems, warnings: [] };
   const idle = value.proxyIdleTimeoutSec;
   return {
     proxy: {
@@ -91,8 +115,9 @@ export function resolveProxy(value: ProxySettings): ResolvedProxy {
       connectTimeoutMs: (value.proxyConnectTimeoutSec ?? defaultProxyConnectTimeoutSec) * 1000,
       idleTimeoutMs: idle === undefined ? null : idle * 1000,
     },
+    builtin: null,
     problems,
-    warnings: findHandlerKeys(value),
+    warnings: findHandlerKeys(value, 'proxy'),
   };
 }
 

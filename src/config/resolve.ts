@@ -71,6 +71,7 @@ export function resolveService(
         ? null
         : { file: program, argv: [...value.exec] },
     proxy: forward.proxy,
+    builtin: forward.builtin,
     activation: accept.activation,
     switchTo: who.switchTo,
     identity: who.identity,

@@ -12,12 +12,13 @@ export interface ServiceFile extends ProcessSetupFile {
   readonly description?: string;
   readonly disabled: boolean;
   readonly listen: string | readonly string[];
-  /** Exactly one of exec and proxy (resolve-proxy.ts checks it). */
+  /** Exactly one of exec, proxy and builtin (the schema's oneOf and resolve-proxy.ts check it). */
   readonly exec?: readonly string[];
   readonly proxy?: string;
   readonly proxyProtocol?: ProxyProtocol;
   readonly proxyConnectTimeoutSec?: number;
   readonly proxyIdleTimeoutSec?: number;
+  readonly builtin?: BuiltinName;
   readonly accept: boolean;
   readonly listenerOn: ListenerOn;
   readonly start: ActivationStart;
@@ -65,6 +66,7 @@ export const serviceFileKeys = [
   'proxyProtocol',
   'proxyConnectTimeoutSec',
   'proxyIdleTimeoutSec',
+  'builtin',
   'accept',
   'listenerOn',
   'start',
@@ -93,6 +95,9 @@ export const serviceFileKeys = [
 /** The signal that asks a handler (or an `accept: false` process) to end, systemd's KillSignal=. */
 export type KillSignal =
   'SIGTERM' | 'SIGINT' | 'SIGQUIT' | 'SIGHUP' | 'SIGUSR1' | 'SIGUSR2' | 'SIGWINCH';
+
+/** inetd's built-in services, served in the daemon (RFC 862, 863, 864, 867, 868). */
+export type BuiltinName = 'echo' | 'discard' | 'chargen' | 'daytime' | 'time';
 
 /** The PROXY protocol header a proxy service sends to its target. */
 export type ProxyProtocol = 'v1' | 'v2';
@@ -133,7 +138,7 @@ export interface ActivationSpec {
 
 export type ListenAddress =
   | { readonly kind: 'tcp'; readonly host: string | null; readonly port: number }
-  /** A datagram socket: only for `accept: false` services (check refuses it otherwise). */
+  /** A datagram socket: only for `accept: false` and `builtin` services (check refuses it otherwise). */
   | { readonly kind: 'udp'; readonly host: string | null; readonly port: number }
   | { readonly kind: 'unix'; readonly path: string; readonly abstract: boolean };
 
@@ -185,10 +190,12 @@ export interface ServiceSpec {
   readonly description: string | null;
   readonly disabled: boolean;
   readonly listen: readonly ListenAddress[];
-  /** Absolute path of the program and the full argv; null for a `proxy` service. */
+  /** Absolute path of the program and the full argv; null for a `proxy` or `builtin` service. */
   readonly exec: { readonly file: string; readonly argv: readonly string[] } | null;
-  /** A `proxy` service's target and settings; null for an `exec` service. */
+  /** A `proxy` service's target and settings; null for an `exec` or `builtin` service. */
   readonly proxy: ProxySpec | null;
+  /** A `builtin` service's protocol, served in the daemon; null for `exec` and `proxy`. */
+  readonly builtin: BuiltinName | null;
   /**
    * `accept: false`: the one process that takes the listening sockets; null (`accept: true`):
    * a handler per connection.

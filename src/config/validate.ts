@@ -56,7 +56,7 @@ export function validateServiceFile(
   const validate = validator();
   if (validate(copy)) return { ok: true, value: copy as ServiceFile };
   // errors inside propertyNames repeat the wrapper's; keep the wrapper, which names the key;
-  // the `required` of each branch of the root oneOf (exec or proxy) is said by the oneOf's own
+  // the `required` of each branch of the root oneOf (exec, proxy or builtin) is said by the oneOf's own
   const errors = (validate.errors ?? []).filter(
     (e) => e.propertyName === undefined && !e.schemaPath.startsWith('#/oneOf/'),
   );
@@ -171,12 +171,17 @@ export function findNulBytes(file: string, json: unknown): ConfigProblem[] {
   return problems;
 }
 
-/** The root `oneOf`: a service has exactly one of `exec` and `proxy`. */
+/** The root `oneOf`: a service has exactly one of `exec`, `proxy` and `builtin`. */
 function describeOneOf(file: string, error: ErrorObject): ConfigProblem {
   const { passingSchemas } = error.params as { passingSchemas: unknown };
   if (error.instancePath !== '' || error.schemaPath !== '#/oneOf')
     return { file, pointer: error.instancePath, message: error.message ?? 'is invalid' };
-  return Array.isArray(passingSchemas)
-    ? { file, pointer: '/proxy', message: 'cannot be given with exec: use one of them' }
-    : { file, pointer: '/exec', message: 'is required (or proxy instead)' };
+  if (!Array.isArray(passingSchemas))
+    return { file, pointer: '/exec', message: 'is required (or proxy or builtin instead)' };
+  const given = (passingSchemas as number[]).map((i) => oneOfKeys[i] ?? 'exec');
+  const [first, second] = given;
+  return { file, pointer: `/${second}`, message: `cannot be given with ${first}: use one of them` };
 }
+
+/** The key each branch of the root `oneOf` requires, in schema order. */
+const oneOfKeys = ['exec', 'proxy', 'builtin'] as const;

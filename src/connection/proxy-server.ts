@@ -4,7 +4,8 @@ import { formatPeer } from '../model/peer.js';
 import { encodeProxyHeader } from '../model/proxy-header.js';
 import type { HandlerOutcome } from '../model/spawn.js';
 import type { ConnectionServer, ServeRequest, Served } from './connection-server.js';
-import type { HandlerEnding, RunningHandler } from './handler-table.js';
+import type { HandlerEnding } from './handler-table.js';
+import { servedInProcess } from './in-process.js';
 import {
   startProxyCopy,
   type ProxyAddon,
@@ -31,7 +32,7 @@ export function createProxyServer(options: ProxyServerOptions): ConnectionServer
 
 function startProxy(options: ProxyServerOptions, request: ServeRequest): Served {
   const { service, accepted, waitedMs } = request;
-  const { incoming, peer, conn, log } = accepted;
+  const { incoming, peer, log } = accepted;
   const proxy = service.proxy as ProxySpec;
   const copy: ProxyCopy = startProxyCopy(options.addon, {
     incoming,
@@ -51,19 +52,7 @@ function startProxy(options: ProxyServerOptions, request: ServeRequest): Served 
   const outcome = copy.ended.then((result) =>
     report(log, { proxy, result, ending, durationMs: options.now() - startedAt }),
   );
-  const handler: RunningHandler = {
-    conn,
-    pid: null,
-    peer,
-    startedAt,
-    outcome,
-    ending,
-    close: () => {
-      ending.requested = true;
-      copy.close();
-    },
-  };
-  return { kind: 'running', handler, ending, ended: outcome };
+  return servedInProcess({ accepted, startedAt, outcome, ending, close: () => copy.close() });
 }
 
 interface ProxyEnd {

@@ -4,9 +4,7 @@ import { describeQueueGone, describeQueueTimeout } from '../limits/queue.js';
 import { createRefuseCounters, type RefuseReason } from '../limits/reasons.js';
 import { sourceKeyOf } from '../limits/source-key.js';
 import type { IncomingConnection } from '../listen/incoming.js';
-import type { EventLog } from '../log/events.js';
-import { formatPeer, type PeerCredentials } from '../model/peer.js';
-import type { Spawner } from '../model/spawn.js';
+import { formatPeer, type Peer } from '../model/peer.js';
 import { createAdmissionGate, type AdmissionGate } from './admission-gate.js';
 import type { AdmitDecision, Refusal } from './admit.js';
 import { toQueuedConnection, type PassedWaiter } from './carried-waiter.js';
@@ -16,35 +14,12 @@ import { HandlerQueue, type GoneWaiter, type QueuedConnection } from './handler-
 import { HandlerTable, type RunningHandler } from './handler-table.js';
 import { dropConnection, refuseConnection } from './refuse-connection.js';
 import { armRuntimeTimer } from './runtime-timer.js';
-import type { QueueSource, SharedLimits } from './shared-limits.js';
-import type { ProxyAddon } from './proxy-copy.js';
+import type { QueueSource } from './shared-limits.js';
 import { HeaderWaits } from './proxy-admission.js';
 import { createProxyServer } from './proxy-server.js';
+import { createBuiltinServer } from './builtin-server.js';
 import { createSpawnServer } from './spawn-server.js';
-
-export interface ServiceConnectionsOptions {
-  /** The service's definition now (a reload may replace it; new connections get the new one). */
-  readonly spec: () => ServiceSpec;
-  readonly spawner: Spawner;
-  /** Bound to `{service}`. */
-  readonly log: EventLog;
-  /** Wall-clock ms (records, `access.times`). */
-  readonly now: () => number;
-  /** Monotonic ms (buckets, queue deadlines, runtime limits). */
-  readonly clock: () => number;
-  readonly peerCredentials: (fd: number) => PeerCredentials | null;
-  readonly shared: SharedLimits;
-  /** The addon's splice copy for `proxy` services (null or absent: Node streams). */
-  readonly proxyAddon?: ProxyAddon | null;
-}
-
-/** A service's connection counters (refusals are counted per reason apart). */
-export interface ServiceCounters {
-  /** Connections accepted (their number `n` in the connection id). */
-  readonly accepted: number;
-  /** Connections whose handler did not start. */
-  readonly spawnFailed: number;
-}
+import type { ServiceConnectionsOptions, ServiceCounters } from './service-connections-options.js';
 
 /**
  * One service's connections, from accept(2) to the handler's exit: describe the peer, decide
@@ -57,8 +32,8 @@ export class ServiceConnections {
   private readonly count = { accepted: 0, spawnFailed: 0 };
   private readonly refused = createRefuseCounters();
   private readonly table = new HandlerTable();
-  private readonly spawnServer: ConnectionServer;
-  private readonly proxyServer: ConnectionServer;
+  /** The siblings that serve connections: a spawned handler, a proxy, a builtin. */
+  private readonly servers: Readonly<Record<'spawn' | 'proxy' | 'builtin', ConnectionServer>>;
   private readonly gate: AdmissionGate;
   private readonly queue: HandlerQueue;
   private readonly queueSource: QueueSource;
@@ -71,8 +46,11 @@ export class ServiceConnections {
   constructor(options: ServiceConnectionsOptions) {
     this.options = options;
     const { spec, shared, clock } = options;
-    this.spawnServer = createSpawnServer(options);
-    this.proxyServer = createProxyServer({ addon: options.proxyAddon ?? null, now: options.now });
+    this.servers = {
+      spawn: createSpawnServer(options),
+      proxy: createProxyServer({ addon: options.proxyAddon ?? null, now: options.now }),
+      builtin: createBuiltinServer(options.now),
+    };
     this.gate = createAdmissionGate({
       service: spec().name,
       policy: () => spec().admitPolicy,
@@ -141,6 +119,20 @@ export class ServiceConnections {
     if (decision.kind === 'admit') this.start(accepted, decision.sourceKey, null);
     else if (decision.kind === 'queue') this.enqueue(accepted, decision);
     else this.refuse(accepted, decision);
+  }
+
+  /** A `builtin` UDP datagram decided as a connection (never queued): null, or the refusal. */
+  admitDatagram(peer: Peer): Refusal | null {
+    const decision = this.gate.decide(peer);
+    if (decision.kind === 'admit') return null;
+    const refusal: Refusal = decision.kind === 'refuse' ? decision : { ...decision, banner: null };
+    this.refused[refusal.reason] += 1;
+    return refusal;
+  }
+
+  /** Counts a datagram refused outside admission (builtin-datagrams.ts). */
+  countRefused(reason: RefuseReason): void {
+    this.refused[reason] += 1;
   }
 
   /**
@@ -216,7 +208,7 @@ export class ServiceConnections {
     const spec = this.options.spec();
     shared.table.add(spec.name, sourceKey);
     const peerHandlers = this.table.countFromPeer(accepted.peer);
-    const server = spec.proxy === null ? this.spawnServer : this.proxyServer;
+    const server = this.serverFor(spec);
     const served = server.serve({ service: spec, accepted, peerHandlers, waitedMs });
     let stopTimer: (() => void) | null = null;
     if (served.kind === 'running') {
@@ -232,6 +224,13 @@ export class ServiceConnections {
       stopTimer?.();
       shared.release(spec.name, sourceKey);
     });
+  }
+
+  /** The sibling that serves `spec`'s connections: proxy, builtin or a spawned handler. */
+  private serverFor(spec: ServiceSpec): ConnectionServer {
+    return this.servers[
+      spec.proxy !== null ? 'proxy' : spec.builtin !== null ? 'builtin' : 'spawn'
+    ];
   }
 
   private enqueue(accepted: AcceptedConnection, decision: AdmitDecision & { kind: 'queue' }): void {

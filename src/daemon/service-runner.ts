@@ -12,13 +12,16 @@ import type { RefuseReason } from '../limits/reasons.js';
 import type { QueuedConnection } from '../connection/handler-queue.js';
 import type { PassedWaiter } from '../connection/carried-waiter.js';
 import type { RunningHandler } from '../connection/handler-table.js';
-import { ServiceConnections, type ServiceCounters } from '../connection/service-connections.js';
+import { ServiceConnections } from '../connection/service-connections.js';
+import type { ServiceCounters } from '../connection/service-connections-options.js';
 import { createSharedLimits, type SharedLimits } from '../connection/shared-limits.js';
 import { terminateHandlers } from '../connection/terminate.js';
 import { asProxyAddon } from '../connection/proxy-copy.js';
-import { ActivationServer, type ProcessStatus } from '../connection/activation-server.js';
+import type { ActivationServer, ProcessStatus } from '../connection/activation-server.js';
+import { createActivation } from '../connection/activation-create.js';
 import type { AdoptedProcess, ProcessHandOver } from '../connection/activation-carry.js';
 import { ExitCode, FatalError } from '../model/errors.js';
+import { serveBuiltinDatagrams } from '../connection/builtin-datagrams.js';
 
 export interface RunnerDeps {
   readonly spawner: Spawner;
@@ -49,6 +52,7 @@ export class ServiceRunner {
   private readonly connections: ServiceConnections;
   /** `accept: false`: the server that holds the sockets and runs the process (with the addon). */
   private readonly activation: ActivationServer | null;
+  private readonly now: () => number;
 
   constructor(spec: ServiceSpec, deps: RunnerDeps) {
     this.spec = spec;
@@ -63,7 +67,8 @@ export class ServiceRunner {
       shared: deps.shared ?? createSharedLimits(),
       proxyAddon: asProxyAddon(this.accept.holder),
     });
-    this.activation = createActivation(this, deps, this.log);
+    this.activation = createActivation(this, { ...deps, log: this.log });
+    this.now = deps.now;
     for (const w of spec.warnings) this.log.log('warn', 'config-warning', { ...w });
   }
 
@@ -75,7 +80,7 @@ export class ServiceRunner {
     return this.activation?.handlers ?? this.connections.handlers;
   }
 
-  /** The handlers started for connections (none for an `accept: false` service). */
+  /** The handlers started for connections (none with `accept: false`). */
   get connectionHandlers(): ReadonlyMap<string, RunningHandler> {
     return this.connections.handlers;
   }
@@ -89,12 +94,12 @@ export class ServiceRunner {
     return this.connections.counters;
   }
 
-  /** Counters carried over by a hand-over from the process this one took over from. */
+  /** Counters carried over by a hand-over from its predecessor. */
   restoreCounters(counters: Partial<ServiceCounters>): void {
     this.connections.restoreCounters(counters);
   }
 
-  /** Connections refused since this runner started, per reason (all reasons, zeros included). */
+  /** Connections refused since this runner started, per reason (zeros included). */
   refusedCounts(): Record<RefuseReason, number> {
     return this.connections.refusedCounts();
   }
@@ -123,10 +128,7 @@ export class ServiceRunner {
     if (start) this.connections.startWaiting();
   }
 
-  /**
-   * Queues connections that waited in the previous process (a hand-over), ahead of any queued
-   * here, in the order given; `startWaiting` then starts those that the caps admit.
-   */
+  /** Queues connections that waited in the predecessor, first, in order (a hand-over). */
   adoptWaiting(carried: readonly PassedWaiter[]): void {
     this.connections.adoptWaiting(carried);
   }
@@ -196,7 +198,19 @@ export class ServiceRunner {
         `service ${this.spec.name}: accept: false needs socketeer's native addon, which is not built`,
         ExitCode.permanent,
       );
-    const listener = await this.accept.listen({ ...options, address, socket, events, hold });
+    const listener =
+      address.kind === 'udp' && this.spec.builtin !== null
+        ? await serveBuiltinDatagrams({
+            address,
+            fd: options.fd,
+            admission: this.connections,
+            builtin: () => this.spec.builtin,
+            socket: () => this.spec.socket,
+            log: this.log,
+            now: this.now,
+            onError: (error) => events.onError(error),
+          })
+        : await this.accept.listen({ ...options, address, socket, events, hold });
     this.listeners.push(listener);
     this.log.log('info', 'listen', {
       address: listener.bound,
@@ -216,7 +230,7 @@ export class ServiceRunner {
     this.activation?.hold(sockets);
   }
 
-  /** Stops one listener (and removes its Unix path if still ours). */
+  /** Stops one listener (and its Unix path if still ours). */
   async removeListener(listener: BoundListener, options: CloseOptions = {}): Promise<void> {
     // a reload binds it anew (stop, drain and removal close every listener: closeListeners)
     if (this.listeners.includes(listener)) this.activation?.release({ keepStore: true });
@@ -231,7 +245,6 @@ export class ServiceRunner {
    * service's: limits, status, quiesce and kill see it until `handler.outcome` resolves.
    */
   adoptHandler(handler: RunningHandler): void {
-    // in `handlers` until its outcome, and counted against instances/perSource/global cap
     this.connections.adopt(handler);
   }
 
@@ -266,6 +279,13 @@ export class ServiceRunner {
     this.activation?.disown();
   }
 
+  /** A builtin reading UDP is not handed over yet: `upgrade` refuses while one is bound. */
+  handOverRefusal(): string | null {
+    if (this.listeners.some((l) => l.address.kind === 'udp' && this.spec.builtin !== null))
+      return `service ${this.spec.name} is a builtin on udp, which upgrade does not hand over yet (stop it first)`;
+    return null;
+  }
+
   private reportAcceptError(address: ListenAddress, error: NodeJS.ErrnoException): void {
     const listener = this.listeners.find((l) => l.address === address);
     this.log.log('error', 'accept-failed', {
@@ -274,19 +294,4 @@ export class ServiceRunner {
       error: error.message,
     });
   }
-}
-
-/** The activation server of an `accept: false` service; null for `accept: true` or no addon. */
-function createActivation(
-  runner: ServiceRunner,
-  deps: RunnerDeps,
-  log: EventLog,
-): ActivationServer | null {
-  const holder = deps.accept?.holder ?? null;
-  const activation = runner.spec.activation;
-  if (activation === null || holder === null) return null;
-  const clock = deps.clock ?? (() => performance.now());
-  const { spawner, now } = deps;
-  const options = { spec: () => runner.spec, spawner, holder, log, now, clock };
-  return new ActivationServer(options, activation);
 }

@@ -10,6 +10,8 @@ export const refuseReasons = [
   'queue-timeout',
   'queue-gone',
   'proxy-header',
+  'source-port',
+  'send-queue',
 ] as const;
 
 export type RefuseReason = (typeof refuseReasons)[number];

@@ -155,7 +155,7 @@ t.test(
     const bad = await runCli(['check', '--config-dir', conf.confDir]);
     t.equal(bad.code, 100);
     const message =
-      'udp needs accept: false: a handler per connection (accept: true) needs a stream socket, and UDP has no connections';
+      'udp needs accept: false or builtin: a handler per connection (accept: true) needs a stream socket, and UDP has no connections';
     t.equal(
       bad.stderr,
       [

@@ -6,7 +6,9 @@ import { parseServicesText } from '../../src/compat/services-db.js';
 import { isXinetdIncludedName, parseXinetdText } from '../../src/compat/xinetd.js';
 import { mapXinetdFiles } from '../../src/compat/xinetd-map.js';
 
-const services = parseServicesText('rsync\t\t873/tcp\nrsync 873/udp\ntftp 69/udp\n');
+const services = parseServicesText(
+  'rsync\t\t873/tcp\nrsync 873/udp\ntftp 69/udp\necho 7/tcp\necho 7/udp\n',
+);
 
 function map(...texts: string[]): CompatResult {
   return mapXinetdFiles(
@@ -175,7 +177,7 @@ service git
 );
 
 t.test(
-  'INTERNAL is skipped and listed; limits on wait = yes and unknowns are problems',
+  'INTERNAL echo is a builtin, other INTERNAL names skipped and listed; limits on wait = yes and unknowns are problems',
   async (t) => {
     const result = map(`service echo
 {
@@ -196,10 +198,42 @@ service x
 	flags = SENSOR
 	frobnicate = 1
 }
+service servers
+{
+	type = INTERNAL UNLISTED
+	port = 9099
+	socket_type = stream
+	wait = no
+}
+service echo
+{
+	type = INTERNAL
+	id = echo-dgram
+	socket_type = dgram
+	protocol = udp
+	user = root
+	wait = yes
+	only_from = 127.0.0.1
+}
 `);
     t.same(result.skipped.map(formatCompatProblem), [
-      'f0:3: type: INTERNAL built-ins are not served yet; service echo-stream skipped',
+      "f0:22: type: INTERNAL service servers is not one of socketeer's built-ins (echo, discard, chargen, daytime, time); service servers skipped",
     ]);
+    t.same(
+      result.services.map((s) => [s.name, s.json]),
+      [
+        ['echo-stream', { listen: 'tcp:7', builtin: 'echo' }],
+        ['echo-dgram', { listen: 'udp:7', builtin: 'echo', access: { allow: ['127.0.0.1'] } }],
+      ],
+    );
+    t.same(
+      result.notes.map(formatCompatProblem).filter((n) => n.includes('built-in')),
+      [
+        'f0:6: wait: accepted, no effect: a built-in is served by the daemon itself, no process',
+        'f0:33: user: accepted, no effect: a built-in is served by the daemon itself, no process',
+        'f0:34: wait: accepted, no effect: a built-in is served by the daemon itself, no process',
+      ],
+    );
     t.same(result.problems.map(formatCompatProblem), [
       'f0:14: instances: not honoured: with wait = yes the process accepts by itself: socketeer has no connection to admit',
       'f0:15: redirect: not supported: socketeer does not proxy yet',

@@ -52,7 +52,7 @@ function resolve(json: Record<string, unknown>) {
 
 t.test('udp needs accept: false: refused with its pointer otherwise', async (t) => {
   const message =
-    'udp needs accept: false: a handler per connection (accept: true) needs a stream socket, and UDP has no connections';
+    'udp needs accept: false or builtin: a handler per connection (accept: true) needs a stream socket, and UDP has no connections';
   t.same(resolve({ listen: ['tcp:80', 'udp:69', 'udp:[::1]:69'] }).problems, [
     { pointer: '/listen/1', message, severity: 'error' },
     { pointer: '/listen/2', message, severity: 'error' },

@@ -71,7 +71,7 @@ t.test('exactly one of exec and proxy, each problem at its pointer', async (t) =
     return result.ok ? [] : result.problems;
   };
   t.same(problems({}), [
-    { file: 'p.json', pointer: '/exec', message: 'is required (or proxy instead)' },
+    { file: 'p.json', pointer: '/exec', message: 'is required (or proxy or builtin instead)' },
   ]);
   t.same(problems({ exec: ['/bin/cat'], proxy: 'unix:/run/a.sock' }), [
     { file: 'p.json', pointer: '/proxy', message: 'cannot be given with exec: use one of them' },
@@ -81,7 +81,7 @@ t.test('exactly one of exec and proxy, each problem at its pointer', async (t) =
   ]);
   // resolveProxy says the same of a file that did not come through the schema
   t.same(resolveProxy({ accept: true }).problems, [
-    { pointer: '/exec', message: 'is required (or proxy instead)' },
+    { pointer: '/exec', message: 'is required (or proxy or builtin instead)' },
   ]);
   t.same(resolveProxy({ accept: true, exec: ['/bin/cat'], proxy: 'unix:/a' }).problems, [
     { pointer: '/proxy', message: 'cannot be given with exec: use one of them' },
@@ -93,7 +93,47 @@ t.test('exactly one of exec and proxy, each problem at its pointer', async (t) =
   t.same(resolve({ proxy: 'unix:/run/a.sock', accept: false }).problems, [
     { pointer: '/proxy', message: 'needs accept true (the daemon accepts)' },
   ]);
-  t.same(resolve({ exec: ['/bin/cat'] }), { proxy: null, problems: [], warnings: [] });
+  t.same(resolve({ exec: ['/bin/cat'] }), {
+    proxy: null,
+    builtin: null,
+    problems: [],
+    warnings: [],
+  });
+});
+
+t.test('builtin: a third of exactly one, accept true, handler keys warned', async (t) => {
+  const problems = (json: Record<string, unknown>) => {
+    const result = validateServiceFile('p.json', { listen: 'tcp:8080', ...json });
+    return result.ok ? [] : result.problems;
+  };
+  t.same(problems({ exec: ['/bin/cat'], builtin: 'echo' }), [
+    { file: 'p.json', pointer: '/builtin', message: 'cannot be given with exec: use one of them' },
+  ]);
+  t.same(problems({ proxy: 'unix:/a', builtin: 'echo' }), [
+    { file: 'p.json', pointer: '/builtin', message: 'cannot be given with proxy: use one of them' },
+  ]);
+  t.same(problems({ builtin: 'qotd' }), [
+    {
+      file: 'p.json',
+      pointer: '/builtin',
+      message: 'must be one of "echo", "discard", "chargen", "daytime", "time"',
+    },
+  ]);
+  t.same(resolve({ builtin: 'echo', accept: false }).problems, [
+    { pointer: '/builtin', message: 'needs accept true (the daemon serves it)' },
+  ]);
+  t.same(resolve({ builtin: 'chargen', user: 'nobody' }), {
+    proxy: null,
+    builtin: 'chargen',
+    problems: [],
+    warnings: [
+      {
+        pointer: '/user',
+        message:
+          'has no effect on a builtin service (no handler runs; the daemon serves it itself)',
+      },
+    ],
+  });
 });
 
 t.test('proxy targets: Unix path, abstract, TCP v4 and v6, with the defaults', async (t) => {
