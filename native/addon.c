@@ -21,7 +21,7 @@
  *   watchReadable(fd, onReadable), unwatchReadable(fd)
  *                               readable.c: a one-shot wait for a connection or a datagram
  *                               (accept: false starts its process on it)
- *   notifyOpen(name), notifyReceive(fd)
+ *   notifyOpen(name), notifyReceive(fd), datagramSend(path, buffer)
  *                               notify.c: an accept: false service's NOTIFY_SOCKET (abstract,
  *                               SOCK_DGRAM, SO_PASSCRED): its messages with sender and fds
  *   peerGone(fd), sendFds(socket, fds, timeoutMs), receiveFds(socket, count, timeoutMs)
@@ -141,6 +141,7 @@ static napi_value init(napi_env env, napi_value exports) {
       export_function(env, exports, "unwatchReadable", js_unwatch_readable, state) != 0 ||
       export_function(env, exports, "notifyOpen", js_notify_open, state) != 0 ||
       export_function(env, exports, "notifyReceive", js_notify_receive, state) != 0 ||
+      export_function(env, exports, "datagramSend", js_datagram_send, state) != 0 ||
       export_function(env, exports, "peerGone", js_peer_gone, state) != 0 ||
       export_function(env, exports, "sendFds", js_send_fds, state) != 0 ||
       export_function(env, exports, "receiveFds", js_receive_fds, state) != 0 ||

@@ -14,10 +14,16 @@
  * over 64 KiB; MSG_CTRUNC: more fds than fit) is dropped: the fds that did come are closed here,
  * and it is returned with `truncated: true`, empty `data` and no fds. Throws a system error for
  * any other failure.
+ *
+ * datagramSend(path, data) -> bytes: one datagram to the AF_UNIX SOCK_DGRAM socket at `path`
+ * (`@name`: the abstract name), from a fresh unbound socket, MSG_DONTWAIT|MSG_NOSIGNAL: what Node
+ * cannot do, for the journal's native protocol (/run/systemd/journal/socket). Throws a system
+ * error (ENOENT, ECONNREFUSED, EAGAIN when the receiver is full, EMSGSIZE...).
  */
 #include "notify.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
@@ -150,5 +156,35 @@ napi_value js_notify_receive(napi_env env, napi_callback_info info) {
   }
   result = make_message(env, data, truncated ? 0 : (size_t)n, &got, truncated);
   free(data);
+  return result;
+}
+
+napi_value js_datagram_send(napi_env env, napi_callback_info info) {
+  size_t argc = 2, len = 0, size = 0;
+  napi_value argv[2], result;
+  struct sockaddr_un addr = {.sun_family = AF_UNIX};
+  bool is_buffer = false;
+  void *data = NULL;
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  if (argc < 2 ||
+      napi_get_value_string_utf8(env, argv[0], addr.sun_path, sizeof addr.sun_path, &len) !=
+          napi_ok ||
+      len == 0 || len >= sizeof addr.sun_path - 1 ||
+      napi_is_buffer(env, argv[1], &is_buffer) != napi_ok || !is_buffer ||
+      napi_get_buffer_info(env, argv[1], &data, &size) != napi_ok) {
+    napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", "datagramSend(path, buffer)");
+    return NULL;
+  }
+  socklen_t addrlen = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + len);
+  if (addr.sun_path[0] == '@') addr.sun_path[0] = '\0'; /* abstract: no trailing NUL */
+  else addrlen += 1;
+  int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return throw_system_error(env, errno, "socket");
+  ssize_t sent = sendto(fd, data, size, MSG_DONTWAIT | MSG_NOSIGNAL, (struct sockaddr *)&addr,
+                        addrlen);
+  int err = errno;
+  close(fd);
+  if (sent < 0) return throw_system_error(env, err, "sendto");
+  napi_create_int64(env, (int64_t)sent, &result);
   return result;
 }

@@ -94,7 +94,7 @@ async function serveWith(args: ServeArgs, output: LogOutput | undefined): Promis
   const { config, skipped } = loadWithNotesOrFail(source, selected.spawner);
   const stats = new HandlerStats();
   const log = createLogger({
-    format: args.logFormat,
+    format: output?.needsJson === true ? 'json' : args.logFormat,
     level: args.logLevel,
     records: args.logRecords ?? defaultRecordRate,
     observe: stats.observe,

@@ -41,6 +41,8 @@ export interface LogOutput {
   readonly prefix: (level: LogLevel) => string;
   /** Takes each record, newline included; absent: stderr. */
   readonly write?: (line: string) => void;
+  /** The records must be JSON whatever `--log-format` says (the writer reads them). */
+  readonly needsJson?: boolean;
 }
 
 const plain: LogOutput = { prefix: () => '' };
@@ -169,7 +171,8 @@ function textFormat(prefix: Prefix): winston.Logform.Format {
   });
 }
 
-function formatValue(value: unknown): string {
+/** A field value as text records show it: bare when it can be, else JSON. */
+export function formatValue(value: unknown): string {
   if (value !== null && typeof value === 'object') {
     const isFlat = Array.isArray(value) && value.every((v) => v === null || typeof v !== 'object');
     if (!isFlat) return JSON.stringify(value);

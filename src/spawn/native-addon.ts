@@ -206,6 +206,8 @@ export interface NativeAddon {
   notifyOpen(name: string): number;
   /** One message waiting on a notify socket, or null (EAGAIN). Throws a system error. */
   notifyReceive(fd: number): NotifyDatagram | null;
+  /** One datagram to the Unix socket `path` (`@name`: abstract); bytes sent. Throws. */
+  datagramSend(path: string, data: Buffer): number;
   /** prctl(PR_SET_CHILD_SUBREAPER, 1): orphaned descendants come to the daemon. Throws. */
   setChildSubreaper(): void;
   /** Reaps that one child if it has exited (never "any child"); true when it was reaped now. */
@@ -234,6 +236,7 @@ const functionNames = [
   'datagramPort',
   'notifyOpen',
   'notifyReceive',
+  'datagramSend',
   'setChildSubreaper',
   'reapPid',
 ];

@@ -451,6 +451,8 @@ t.test(
       'queue-timeout': 0,
       'queue-gone': 0,
       'proxy-header': 0,
+      'source-port': 0,
+      'send-queue': 0,
     });
     const overB = openClient(target(b));
     await until('b queued', () => b.queueLength === 1);

@@ -238,3 +238,64 @@ t.test('--log-target syslog with no socket there: fatal 111', async (t) => {
   );
   t.equal(result.status, 111);
 });
+
+/** A native-protocol datagram's simple fields (`NAME=value` lines; no value here has a newline). */
+function journalFields(message: string): Map<string, string> {
+  return new Map(
+    message
+      .split('\n')
+      .filter((l) => l.includes('='))
+      .map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]),
+  );
+}
+
+t.test('--log-target journal: one datagram per record, its fields journal fields', async (t) => {
+  const conf = makeConfDir({ 'echo.json': { listen: 'tcp:127.0.0.1:0', exec: ['cat'] } });
+  t.teardown(conf.cleanup);
+  const socket = join(conf.dir, 'journal.socket');
+  const sink = await DatagramSink.bind(socket);
+  t.teardown(() => sink.close());
+  const daemon = await DaemonUnderTest.start(conf.confDir, [
+    '--log-target',
+    'journal',
+    '--journal-socket',
+    socket,
+    '--log-format',
+    'text',
+  ]);
+  t.teardown(() => daemon.stop());
+  t.equal((await exchange(daemon.tcp('echo'), 'hi\n')).toString(), 'hi\n');
+  await sendBadControlRequest(join(conf.dir, 'control.sock'));
+  const end = journalFields(await sink.waitFor((m) => m.includes('SOCKETEER_EVENT=end\n')));
+  t.match(Object.fromEntries(end), {
+    PRIORITY: '6',
+    SYSLOG_IDENTIFIER: 'socketeer',
+    SOCKETEER_EVENT: 'end',
+    SOCKETEER_SERVICE: 'echo',
+    SOCKETEER_EXIT_CODE: '0',
+    SOCKETEER_SIGNAL: 'null',
+  });
+  t.match(end.get('MESSAGE'), /^end service=echo conn=\S+ pid=\d+ exitCode=0 /);
+  const warn = journalFields(
+    await sink.waitFor((m) => m.includes('SOCKETEER_EVENT=control-bad-request\n')),
+  );
+  t.equal(warn.get('PRIORITY'), '4', 'journalctl -p warning selects it');
+  t.equal(daemon.stderrText, '', 'nothing on stderr');
+});
+
+t.test('--log-target journal with no journal socket there: fatal 111', async (t) => {
+  const conf = makeConfDir({ 'echo.json': { listen: 'tcp:127.0.0.1:0', exec: ['cat'] } });
+  t.teardown(conf.cleanup);
+  const missing = join(conf.dir, 'no-journal');
+  const args = ['serve', '--config-dir', conf.confDir, '--log-format', 'text'];
+  const result = spawnSync(
+    process.execPath,
+    [cli, ...args, '--log-target', 'journal', '--journal-socket', missing],
+    { encoding: 'utf8', env: cleanEnv(), timeout: 30000 },
+  );
+  t.equal(
+    result.stderr,
+    `socketeer: fatal: unable to log to the journal at ${missing}: no such file or directory (ENOENT)\n`,
+  );
+  t.equal(result.status, 111);
+});

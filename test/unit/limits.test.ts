@@ -284,9 +284,11 @@ t.test('refuse reasons and their counters', (t) => {
     'queue-timeout',
     'queue-gone',
     'proxy-header',
+    'source-port',
+    'send-queue',
   ]);
   const counters = createRefuseCounters();
-  t.strictSame(Object.values(counters), [0, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
+  t.strictSame(Object.values(counters), [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
   t.strictSame(Object.keys(counters), [...refuseReasons]);
   t.end();
 });

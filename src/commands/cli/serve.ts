@@ -3,6 +3,8 @@ import { setFatalStyle } from '../../log/fatal.js';
 import { isJournalStream } from '../../log/journal.js';
 import { logFormats, type LogFormat } from '../../log/logger.js';
 import { logTargets, type LogTarget } from '../../log/output.js';
+import { journalSocketPath } from '../../log/journal-native.js';
+import { loadNativeAddon } from '../../spawn/native-addon.js';
 import { syslogFormats, type SyslogFormat } from '../../log/syslog.js';
 import { defaultRecordRate } from '../../log/record-limiter.js';
 import { checkServeFlags } from '../serve-flags.js';
@@ -55,7 +57,13 @@ export const serveCommand = defineCommand({
       'log-target': {
         choices: logTargets,
         default: defaultLogTarget,
-        describe: 'where records go: stderr (with journald priorities under systemd) or syslog',
+        describe:
+          'where records go: stderr (with journald priorities under systemd), syslog, or journal (native protocol, fields)',
+      },
+      'journal-socket': {
+        type: 'string',
+        default: journalSocketPath,
+        describe: "--log-target journal: journald's native socket",
       },
       'syslog-socket': {
         type: 'string',
@@ -94,7 +102,14 @@ export const serveCommand = defineCommand({
         target: args.logTarget,
         syslog: { socket: args.syslogSocket, format: args.syslogFormat },
         journalStream,
+        journal: { socket: args.journalSocket, send: journalSender() },
       },
     });
   },
 });
+
+/** The addon's datagram send, for `--log-target journal` (null without the addon). */
+function journalSender(): ((path: string, data: Buffer) => number) | null {
+  const addon = loadNativeAddon();
+  return addon === null ? null : (path, data) => addon.datagramSend(path, data);
+}
