@@ -4,7 +4,7 @@ import { resolveControlPath } from '../control/paths.js';
 import { startControlServer, type ControlServer } from '../control/server.js';
 import { createControlHandler } from '../daemon/control-requests.js';
 import { Daemon } from '../daemon/daemon.js';
-import { HandlerStats } from '../daemon/handler-stats.js';
+import { createRecordKeepers, type RecentRecords } from '../daemon/recent-records.js';
 import { formatMetrics, metricsContentType } from '../daemon/metrics.js';
 import {
   metricsAddressOrFail,
@@ -92,12 +92,12 @@ async function serveWith(args: ServeArgs, output: LogOutput | undefined): Promis
     foreign: { xinetdConf: args.xinetdConf, inetdConf: args.inetdConf },
   };
   const { config, skipped } = loadWithNotesOrFail(source, selected.spawner);
-  const stats = new HandlerStats();
+  const { stats, recent, observe } = createRecordKeepers();
   const log = createLogger({
     format: output?.needsJson === true ? 'json' : args.logFormat,
     level: args.logLevel,
     records: args.logRecords ?? defaultRecordRate,
-    observe: stats.observe,
+    observe,
     ...(output === undefined ? {} : { output }),
   });
   // foreign services left out on purpose (xinetd INTERNAL) are said, never dropped silently
@@ -121,7 +121,7 @@ async function serveWith(args: ServeArgs, output: LogOutput | undefined): Promis
     maxConnections: args.maxConnections ?? null,
   });
   const metrics = (): string => formatMetrics(daemon.status(), (name) => stats.of(name));
-  const serving = new Serving({ daemon, controlPath, log, tracking, metrics });
+  const serving = new Serving({ daemon, controlPath, log, tracking, metrics, recent });
   const pairs = await serving
     .start(inheritance, takeover)
     .then(async (bound) => {
@@ -143,6 +143,8 @@ interface ServingParts {
   readonly tracking: ProcessTracking;
   /** The Prometheus text of `metrics` and GET /metrics. */
   readonly metrics: () => string;
+  /** Each service's last records, for `status`. */
+  readonly recent: RecentRecords;
 }
 
 /** One serve run: the daemon, its control socket, and how the run ends. */
@@ -153,7 +155,8 @@ class Serving {
   private readonly controlPath: string;
   private readonly log: DaemonLog;
   private readonly tracking: ProcessTracking;
-  private readonly metrics: () => string;
+  /** What the control socket and GET /metrics answer with beyond the daemon's state. */
+  private readonly answers: Pick<ServingParts, 'metrics' | 'recent'>;
   private metricsHttp: { readonly address: MetricsAddress; close(): Promise<void> } | null = null;
 
   constructor(parts: ServingParts) {
@@ -162,13 +165,13 @@ class Serving {
       controlPath: this.controlPath,
       log: this.log,
       tracking: this.tracking,
-      metrics: this.metrics,
     } = parts);
+    this.answers = parts;
   }
 
   /** `--metrics HOST:PORT`: GET /metrics over HTTP; logs `metrics-listen` with its URL. */
   async serveMetrics(address: MetricsAddress): Promise<void> {
-    const render = this.metrics;
+    const render = this.answers.metrics;
     const server = await startMetricsServer({ address, render, contentType: metricsContentType });
     this.metricsHttp = { address, close: () => server.close() };
     this.log.log('info', 'metrics-listen', { url: server.url });
@@ -237,7 +240,8 @@ class Serving {
       path: this.controlPath,
       handle: createControlHandler(daemon, {
         upgrade: () => this.upgrade(),
-        metrics: this.metrics,
+        metrics: this.answers.metrics,
+        recent: (service) => this.answers.recent.of(service),
       }),
       log: controlLogger(daemon.log),
       peerUid: (socket: Socket) => {
@@ -249,12 +253,12 @@ class Serving {
 
   /** On success the run ends right after the control reply is written. */
   private async upgrade(): Promise<HandOverOutcome> {
-    const controlPath = this.controlPath;
     // the successor binds --metrics itself: the port is free while it starts
     const metrics = this.metricsHttp;
     this.metricsHttp = null;
     await metrics?.close();
-    const outcome = await handOver(this.daemon, { controlPath, timeoutMs: handoverTimeoutMs });
+    const options = { controlPath: this.controlPath, timeoutMs: handoverTimeoutMs };
+    const outcome = await handOver(this.daemon, options);
     if (outcome.ok) setImmediate(() => this.finish());
     else if (metrics !== null)
       await this.serveMetrics(metrics.address).catch((error: unknown) => {

@@ -1,4 +1,6 @@
 import type { DaemonStatus, ServiceStatus } from '../daemon/state.js';
+import type { RecentRecord } from '../daemon/recent-records.js';
+import { formatValue } from '../log/format-value.js';
 import type { ProcessStatus } from '../connection/activation-server.js';
 import { ExitCode } from '../model/errors.js';
 import { askDaemon, type ControlArgs, type Out } from './ask-daemon.js';
@@ -44,6 +46,10 @@ export function formatStatus(status: DaemonStatus): string {
     if (service.process !== undefined) lines.push('', formatProcess(service.name, service.process));
     if (service.connections.length > 0) lines.push('', ...formatConnections(service));
   }
+  // one service asked for: its last records too, as `systemctl status UNIT` shows its journal
+  const [only] = status.services;
+  if (status.services.length === 1 && only?.recent !== undefined && only.recent.length > 0)
+    lines.push('', `${only.name}: last records`, ...only.recent.map(formatRecent));
   return `${lines.join('\n')}\n`;
 }
 
@@ -126,4 +132,10 @@ function table(rows: readonly (readonly string[])[]): string[] {
       .join('  ')
       .trimEnd(),
   );
+}
+
+/** `TIME EVENT key=value ...`, as the text log writes a record. */
+function formatRecent(record: RecentRecord): string {
+  const fields = Object.entries(record.fields).map(([k, v]) => `${k}=${formatValue(v)}`);
+  return [record.time, record.event, ...fields].join(' ');
 }

@@ -1,3 +1,4 @@
+import type { RecentRecord } from './recent-records.js';
 import {
   ControlError,
   type CommandRequest,
@@ -58,6 +59,8 @@ export interface ControlActions {
   readonly upgrade: () => Promise<HandOverOutcome>;
   /** The Prometheus text of `metrics` (daemon/metrics.ts). */
   readonly metrics: () => string;
+  /** A service's last log records, for `status`. */
+  readonly recent?: (service: string) => readonly RecentRecord[];
 }
 
 /** Answers one valid control request: the reply's result, or a ControlError. */
@@ -66,7 +69,7 @@ export function createControlHandler(
   actions: ControlActions,
 ): (request: ControlRequest) => Promise<ControlReplies[ControlCommand]> {
   const handlers: ControlHandlers = {
-    status: (r) => daemon.status(r.service),
+    status: (r) => withRecent(daemon.status(r.service), actions.recent),
     stop: (r) => stopService(daemon, r.service),
     start: (r) => startService(daemon, r.service),
     quiesce: (r) => quiesceService(daemon, r.service),
@@ -88,4 +91,13 @@ function answer<C extends ControlCommand>(
   request: CommandRequest<C>,
 ): ControlReplies[C] | Promise<ControlReplies[C]> {
   return handlers[request.cmd](request);
+}
+
+/** The status with each service's last log records, when they are kept. */
+function withRecent(
+  status: DaemonStatus,
+  recent: ((service: string) => readonly RecentRecord[]) | undefined,
+): DaemonStatus {
+  if (recent === undefined) return status;
+  return { ...status, services: status.services.map((s) => ({ ...s, recent: recent(s.name) })) };
 }

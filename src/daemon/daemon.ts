@@ -1,3 +1,4 @@
+import { resolve as resolvePath } from 'node:path';
 import { FatalError } from '../model/errors.js';
 import { throwBindFailures } from '../listen/bind.js';
 import type { Config, ServiceSpec } from '../config/types.js';
@@ -233,7 +234,7 @@ export class Daemon implements HandoverHost {
     return {
       pid: process.pid,
       startedAt: new Date(this.startedAt).toISOString(),
-      configDir: this.config.dir,
+      configDir: resolvePath(this.config.dir),
       services: runners
         .sort((a, b) => (a.spec.name < b.spec.name ? -1 : 1))
         .map((runner) => {

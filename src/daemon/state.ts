@@ -1,3 +1,4 @@
+import type { RecentRecord } from './recent-records.js';
 import type { ProcessStatus } from '../connection/activation-server.js';
 import { formatPeer, type Peer } from '../model/peer.js';
 
@@ -35,6 +36,8 @@ export type ServiceStatus = {
   readonly connections: readonly ConnectionRow[];
   /** `accept: false` only: its process (pid, uptime, restarts, last exit). */
   readonly process?: ProcessStatus;
+  /** Its last few log records, oldest first (`status` over the control socket). */
+  readonly recent?: readonly RecentRecord[];
 };
 
 export type DaemonStatus = {

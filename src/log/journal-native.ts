@@ -4,7 +4,7 @@
 // `journalctl -p warning` select records.
 import type { LogLevel } from './events.js';
 import { severity } from './journal.js';
-import { formatValue } from './logger.js';
+import { formatValue } from './format-value.js';
 
 /** Where journald listens for native-protocol datagrams. */
 export const journalSocketPath = '/run/systemd/journal/socket';

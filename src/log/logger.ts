@@ -3,6 +3,7 @@ import { Writable } from 'node:stream';
 import winston from 'winston';
 import type { BucketRate } from '../limits/settings.js';
 import type { EventLog, LogEvent, LogFields, LogJson, LogLevel } from './events.js';
+import { formatValue } from './format-value.js';
 import {
   admitRecord,
   createRecordLimiter,
@@ -169,16 +170,6 @@ function textFormat(prefix: Prefix): winston.Logform.Format {
     const words = [new Date().toISOString(), level, String(message), ...fields];
     return prefix(level as LogLevel) + words.join(' ');
   });
-}
-
-/** A field value as text records show it: bare when it can be, else JSON. */
-export function formatValue(value: unknown): string {
-  if (value !== null && typeof value === 'object') {
-    const isFlat = Array.isArray(value) && value.every((v) => v === null || typeof v !== 'object');
-    if (!isFlat) return JSON.stringify(value);
-  }
-  const text = Array.isArray(value) ? value.join(',') : String(value);
-  return /[\s"=]/.test(text) || text === '' ? JSON.stringify(text) : text;
 }
 
 /** A logger that drops everything (for commands that run the daemon's code without a log). */

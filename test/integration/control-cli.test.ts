@@ -6,6 +6,7 @@ import t from 'tap';
 import { loadNativeAddon } from '../../src/spawn/native-addon.js';
 import {
   DaemonUnderTest,
+  isEvent,
   exchange,
   isRoot,
   makeConfDir,
@@ -122,6 +123,24 @@ t.test('against a running daemon', async (t) => {
     t.equal(status.code, 0);
     t.match(status.stdout, /echo +running/);
     t.equal(await echo(daemon), 'ping\n');
+
+    // `status SERVICE` ends with the service's last records, as `systemctl status` does
+    await daemon.waitForCount(isEvent('end', 'echo'), 1);
+    const json = await ctl('status', 'echo', '--json');
+    const recent = (
+      JSON.parse(json.stdout) as {
+        configDir: string;
+        services: { recent: { time: string; event: string; fields: { conn?: string } }[] }[];
+      }
+    ).services[0]?.recent;
+    const last = recent?.at(-1);
+    t.equal(last?.event, 'end', 'the last record is the end of the last connection');
+    t.ok((recent?.length ?? 0) >= 2 && (recent?.length ?? 0) <= 5, 'at most 5 kept');
+    t.match(last?.fields, { conn: /^\d+-/, exitCode: 0 });
+    const text = await ctl('status', 'echo');
+    t.match(text.stdout, /\necho: last records\n(\S+ \S+.*\n)+$/);
+    t.match(text.stdout, /\n\S+Z end conn=\S+ pid=\d+ exitCode=0 /);
+    t.match(JSON.parse(json.stdout), { configDir: /^\// }, 'the config dir as an absolute path');
   });
 
   await t.test(

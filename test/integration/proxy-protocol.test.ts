@@ -229,7 +229,10 @@ for (const spawner of ['native', 'portable'] as const) {
           [[heldAccept.conn, `127.0.0.4:${heldPort}`]],
           'status: the client',
         );
-        const second = await talk(port, { from: '127.0.0.4', chunks: [] }).done;
+        // with a byte to deliver: a client that half-closes at once may be dropped by haproxy
+        // before it connects to the backend at all (seen once in ten runs)
+        const second = await talk(port, { from: '127.0.0.4', chunks: ['second\n'] }).done;
+        t.equal(second.reply, '', 'refused: nothing from a handler');
         const refuse = await recordOf('refuse', second.port);
         t.equal(refuse.reason, 'per-source');
         const other = await talk(port, { from: '127.0.0.5', chunks: ['other\n'] }).done;

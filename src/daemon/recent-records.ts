@@ -1,0 +1,62 @@
+// The last few records of each service, for `status` (as `systemctl status` shows a unit's last
+// journal lines): kept in memory, a few per service, whatever the log level or target.
+import type { LogEvent, LogFields, LogJson } from '../log/events.js';
+import type { RecordObserver } from '../log/logger.js';
+import { HandlerStats } from './handler-stats.js';
+
+/** One record as `status` shows it: when, what, and its fields (the service left out). */
+export type RecentRecord = {
+  readonly time: string;
+  readonly event: string;
+  readonly fields: { readonly [key: string]: LogJson };
+};
+
+/** How many records of each service are kept. */
+export const recentPerService = 5;
+
+export class RecentRecords {
+  private readonly byService = new Map<string, RecentRecord[]>();
+
+  constructor(private readonly now: () => number = Date.now) {}
+
+  /** A createLogger `observe`: every record that names a service is kept, the oldest dropped. */
+  readonly observe = (event: LogEvent, fields: LogFields, bound: LogFields): void => {
+    const { service, ...rest } = { ...bound, ...fields };
+    if (typeof service !== 'string') return;
+    let kept = this.byService.get(service);
+    if (kept === undefined) {
+      kept = [];
+      this.byService.set(service, kept);
+    }
+    const defined = Object.entries(rest).filter((e): e is [string, LogJson] => e[1] !== undefined);
+    const time = new Date(this.now()).toISOString();
+    kept.push({ time, event, fields: Object.fromEntries(defined) });
+    if (kept.length > recentPerService) kept.shift();
+  };
+
+  /** The service's last records, oldest first. */
+  of(service: string): readonly RecentRecord[] {
+    return this.byService.get(service) ?? [];
+  }
+}
+
+/** One createLogger `observe` that calls each of `observers` in turn. */
+export function observeAll(...observers: readonly RecordObserver[]): RecordObserver {
+  return (event, fields, bound) => {
+    for (const observe of observers) observe(event, fields, bound);
+  };
+}
+
+/**
+ * What serve keeps from its own records, whatever the log level or target: handler exits and
+ * durations (metrics), each service's last records (status), and the one `observe` feeding both.
+ */
+export function createRecordKeepers(): {
+  stats: HandlerStats;
+  recent: RecentRecords;
+  observe: RecordObserver;
+} {
+  const stats = new HandlerStats();
+  const recent = new RecentRecords();
+  return { stats, recent, observe: observeAll(stats.observe, recent.observe) };
+}
