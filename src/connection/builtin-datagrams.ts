@@ -93,7 +93,8 @@ function peerOf(from: DatagramFrom): Peer {
 
 /**
  * Binds a `builtin` service's `udp:` address, its datagrams read into `answerer`. Its `fd` is
- * null: `upgrade` does not pass it on (the successor binds it anew).
+ * the socket's: `upgrade` passes it on, and the successor serves it (datagrams that arrive in
+ * between wait in the socket).
  */
 export async function bindBuiltinDatagrams(
   address: ListenAddress & { kind: 'udp' },
@@ -118,7 +119,7 @@ export async function bindBuiltinDatagrams(
     },
     bound: server.bound,
     port: server.port,
-    fd: null,
+    fd: server.fd,
     close: () => server.close(),
     retune: () => {
       throw new Error('not a Unix path listener');

@@ -279,13 +279,6 @@ export class ServiceRunner {
     this.activation?.disown();
   }
 
-  /** A builtin reading UDP is not handed over yet: `upgrade` refuses while one is bound. */
-  handOverRefusal(): string | null {
-    if (this.listeners.some((l) => l.address.kind === 'udp' && this.spec.builtin !== null))
-      return `service ${this.spec.name} is a builtin on udp, which upgrade does not hand over yet (stop it first)`;
-    return null;
-  }
-
   private reportAcceptError(address: ListenAddress, error: NodeJS.ErrnoException): void {
     const listener = this.listeners.find((l) => l.address === address);
     this.log.log('error', 'accept-failed', {

@@ -41,8 +41,6 @@ export interface HandoverService {
   closeListeners(options?: { readonly keepPath?: boolean }): Promise<void>;
   /** The queued connections, taken out still open, in arrival order. */
   takeQueue(): QueuedConnection[];
-  /** Why this service cannot be handed over now (a builtin on udp); null: it can. */
-  handOverRefusal(): string | null;
   /** Puts taken connections back at the head of the queue; starts what fits unless `start` is false. */
   restoreQueue(waiters: readonly QueuedConnection[], start?: boolean): void;
   /** Closes every queued connection unserved; how many. */

@@ -46,12 +46,6 @@ interface Passed {
  */
 export function handOver(host: HandoverHost, options: HandOverOptions): Promise<HandOverOutcome> {
   return host.exclusive(async () => {
-    const refusals = host.listServices().flatMap((s) => s.handOverRefusal() ?? []);
-    if (refusals.length > 0) {
-      const message = `cannot hand over: ${refusals.join('; ')}`;
-      host.log.log('error', 'upgrade-failed', { error: message });
-      return { ok: false, message };
-    }
     const control = await moveAside(options.controlPath);
     const successor = startSuccessor(collectListeners(host));
     const outcome = await converse(host, successor, options.timeoutMs);

@@ -6,6 +6,7 @@ import { isIPv6 } from 'node:net';
 import type { ListenAddress } from '../config/types.js';
 import { describeSystemError } from '../model/errors.js';
 import { bindFailure } from './bind.js';
+import { datagramFd } from './udp.js';
 
 type UdpAddress = ListenAddress & { kind: 'udp' };
 
@@ -26,6 +27,8 @@ export interface DatagramEvents {
 export interface DatagramServer {
   readonly bound: string;
   readonly port: number;
+  /** The socket's fd (what `upgrade` passes on); null if Node shows none. */
+  readonly fd: number | null;
   /** Sends `answer` to `from`; a failure is the caller's `onError`, never thrown. */
   send(answer: Buffer, from: DatagramFrom): void;
   /** Answers handed to the kernel's queue and not yet sent (Node's send queue). */
@@ -73,6 +76,7 @@ export async function serveDatagrams(
   return {
     bound: `udp:${shown}:${info.port}`,
     port: info.port,
+    fd: datagramFd(socket),
     send: (answer, to) =>
       socket.send(answer, to.remotePort, to.remoteAddress, (error) => {
         if (error !== null) events.onError(error);

@@ -70,7 +70,7 @@ function bindSocket(socket: Socket, address: UdpAddress): Promise<BoundDatagram>
  * internal state object (a symbol-keyed property holding `handle`), as Node 20 lays it out.
  * null when that layout is not there.
  */
-function datagramFd(socket: Socket): number | null {
+export function datagramFd(socket: Socket): number | null {
   for (const key of Object.getOwnPropertySymbols(socket)) {
     const state = (socket as unknown as Record<symbol, unknown>)[key];
     if (typeof state !== 'object' || state === null || !('handle' in state)) continue;

@@ -12,6 +12,7 @@ import t from 'tap';
 import {
   DaemonUnderTest,
   exchange,
+  isAlive,
   isEvent,
   isRoot,
   makeConfDir,
@@ -417,5 +418,43 @@ t.test(
       ['udp too'],
     );
     t.match(await daemon.waitForLog(isEvent('end', 'echo-stream')), { pid: null, builtin: 'echo' });
+  },
+);
+
+t.test(
+  'upgrade hands a UDP built-in over: the same port answers from the new daemon',
+  async (t) => {
+    const own = makeConfDir({
+      'echo.json': { listen: 'udp:127.0.0.1:0', builtin: 'echo', limits: roomy },
+    });
+    const control = join(own.dir, 'control.sock');
+    const daemon = await DaemonUnderTest.start(own.confDir, ['--control', control]);
+    let successor: number | null = null;
+    t.teardown(async () => {
+      if (successor !== null && isAlive(successor)) process.kill(successor, 'SIGKILL');
+      await daemon.stop();
+      own.cleanup();
+    });
+    const target = udpAddress(daemon, 'echo');
+    const client = await udpClient();
+    t.teardown(() => client.socket.close());
+    send(client.socket, target, 'before');
+    t.equal((await received(client, 1))[0]?.toString(), 'before');
+
+    const upgrade = await runCli(['upgrade', '--control', control]);
+    t.equal(upgrade.code, 0, upgrade.stderr);
+    successor = Number(/pid (\d+)/.exec(upgrade.stdout)?.[1]);
+    await withDeadline(daemon.exited, 30000, 'the old daemon exit');
+    t.match(
+      daemon.records.find(
+        (r) => r.event === 'listen' && r.service === 'echo' && r.fd !== undefined,
+      ),
+      { address: `udp:127.0.0.1:${target.port}` },
+      'the new daemon serves the inherited socket',
+    );
+    send(client.socket, target, 'after');
+    t.equal((await received(client, 2))[1]?.toString(), 'after', 'answered by the new daemon');
+    process.kill(successor, 'SIGTERM');
+    await daemon.waitForCount(isEvent('exit'), 2, 20000);
   },
 );

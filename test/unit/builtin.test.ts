@@ -76,6 +76,7 @@ function setup(builtin: BuiltinName, admit: Refusal | null = null, pending = 0) 
   const server: DatagramServer = {
     bound: 'udp:127.0.0.1:7',
     port: 7,
+    fd: null,
     send: (answer, to) => void sent.push({ answer: answer.toString('latin1'), to: to.remotePort }),
     pendingSends: () => pending,
     close: () => Promise.resolve(),
