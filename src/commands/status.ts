@@ -61,7 +61,7 @@ function formatConnections(service: ServiceStatus): string[] {
       ['INSTANCE', 'PID', 'PEER', 'AGE'],
       ...service.connections.map((c) => [
         c.instance,
-        c.pid === null ? 'proxy' : c.inherited ? `${c.pid}*` : String(c.pid),
+        c.pid === null ? '-' : c.inherited ? `${c.pid}*` : String(c.pid),
         c.peer,
         formatAge(c.ageSec),
       ]),

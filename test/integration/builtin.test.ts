@@ -238,6 +238,9 @@ t.test('built-ins over TCP, Unix and UDP', async (t) => {
     // in status like a proxied connection: a slot, no pid
     const status = await statusOf(daemon, 'chargen');
     t.match(status.connections, [{ pid: null, peer: /^127\.0\.0\.1:\d+$/ }]);
+    const control = join(conf.dir, 'control.sock');
+    const text = await runCli(['status', 'chargen', '--control', control]);
+    t.match(text.stdout, /\n +\S+ +- +127\.0\.0\.1:\d+ +\S+\n/, 'text: `-` for no process');
     // it still serves the lines in order when the client reads again
     const first = await withDeadline(
       new Promise<Buffer>((resolve) => {
