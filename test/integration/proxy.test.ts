@@ -321,7 +321,7 @@ function caseLifecycle(t: Test, daemon: DaemonUnderTest): void {
       .services[0]?.connections;
     t.match(rows, [{ pid: null, peer: /^127\.0\.0\.1:\d+$/, inherited: false }]);
     const text = await runCli(['status', 'half', '--control', control]);
-    t.match(text.stdout, / proxy /);
+    t.match(text.stdout, /\n +\S+ +- +127\.0\.0\.1:\d+ +\S+\n/, 'text: `-`, no process');
     const kill = await runCli(['kill', 'half', '--control', control]);
     t.match(kill.stdout, /^half@\S+ closed \(a proxied connection\)\n$/);
     await withDeadline(killed.closed, 10000, 'the killed connection to close');
