@@ -231,6 +231,22 @@ t.test(
   },
 );
 
+/** 20 requests at once, half through the TCP front, half on aptly's socket: one aptly answers all. */
+async function burstBothWays(
+  t: Test,
+  on: { daemon: DaemonUnderTest; tcp: Target; sock: string; ok: string },
+): Promise<void> {
+  const { daemon, tcp, sock, ok } = on;
+  const burst = await Promise.all(
+    Array.from({ length: 20 }, (_, i) => getVersion(i % 2 === 0 ? tcp : { path: sock })),
+  );
+  t.same(
+    burst,
+    Array.from({ length: 20 }, () => ok),
+  );
+  t.equal(activations(daemon, 'aptly').length, 1, 'the one aptly serves both ways');
+}
+
 t.test(
   'systemd-socket-proxyd on TCP in front of aptly: the first TCP request starts both',
   { skip: noAptly || noProxyd },
@@ -245,14 +261,7 @@ t.test(
     ]);
     t.match(activations(daemon, 'aptly'), [{ trigger: 'demand', fds: [`3=unix:${sock}`] }]);
 
-    const burst = await Promise.all(
-      Array.from({ length: 20 }, (_, i) => getVersion(i % 2 === 0 ? tcp : { path: sock })),
-    );
-    t.same(
-      burst,
-      Array.from({ length: 20 }, () => ok),
-    );
-    t.equal(activations(daemon, 'aptly').length, 1, 'the one aptly serves both ways');
+    await burstBothWays(t, { daemon, tcp, sock, ok });
     t.equal(activations(daemon, 'aptly-proxy').length, 1);
   },
 );
@@ -267,14 +276,7 @@ t.test(
     t.same(activations(daemon, 'aptly'), [], 'nothing runs before a request');
     t.equal(await getVersion(tcp), ok, 'through the proxy');
     t.match(activations(daemon, 'aptly'), [{ trigger: 'demand', fds: [`3=unix:${sock}`] }]);
-    const burst = await Promise.all(
-      Array.from({ length: 20 }, (_, i) => getVersion(i % 2 === 0 ? tcp : { path: sock })),
-    );
-    t.same(
-      burst,
-      Array.from({ length: 20 }, () => ok),
-    );
-    t.equal(activations(daemon, 'aptly').length, 1, 'the one aptly serves both ways');
+    await burstBothWays(t, { daemon, tcp, sock, ok });
     await daemon.waitForCount(isEvent('end', 'aptly-tcp'), 11);
     const ends = daemon.records.filter(isEvent('end', 'aptly-tcp'));
     t.equal(ends.length, 11, 'one end record per proxied request');
