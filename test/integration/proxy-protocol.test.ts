@@ -182,8 +182,14 @@ for (const spawner of ['native', 'portable'] as const) {
     const target = daemon.tcp('pp').port;
     const haproxy = await startHaproxy(conf.dir, target);
     t.teardown(() => void haproxy.child.kill('SIGTERM'));
-    const recordOf = (event: string, port: number): Promise<LogRecord> =>
-      daemon.waitForLog((r) => isEvent(event, 'pp')(r) && String(r.peer).endsWith(`:${port}`));
+    /** The record of one client, by its exact address and port (a port alone is reused). */
+    const recordOf = (
+      event: string,
+      client: { readonly address: string; readonly port: number },
+    ): Promise<LogRecord> =>
+      daemon.waitForLog(
+        (r) => isEvent(event, 'pp')(r) && r.peer === `${client.address}:${client.port}`,
+      );
 
     for (const [version, port] of [
       ['send-proxy', haproxy.v1],
@@ -195,7 +201,7 @@ for (const spawner of ['native', 'portable'] as const) {
           client.reply,
           `127.0.0.2 ${client.port} 127.0.0.2 ${client.port} 127.0.0.1 ${port}\npayload\n`,
         );
-        const accept = await recordOf('accept', client.port);
+        const accept = await recordOf('accept', client);
         t.equal(accept.peer, `127.0.0.2:${client.port}`);
         t.match(accept.via, /^127\.0\.0\.1:\d+$/, 'the balancer, in via');
         t.match(
@@ -211,7 +217,7 @@ for (const spawner of ['native', 'portable'] as const) {
       await t.test(`haproxy ${version}: access rules decide on the client`, async (t) => {
         const client = await talk(port, { from: '127.0.0.3', chunks: ['x\n'] }).done;
         t.equal(client.reply, '', 'refused: nothing from a handler');
-        const refuse = await recordOf('refuse', client.port);
+        const refuse = await recordOf('refuse', client);
         t.equal(refuse.reason, 'denied');
         t.match(refuse.detail, /127\.0\.0\.3/);
       });
@@ -220,7 +226,7 @@ for (const spawner of ['native', 'portable'] as const) {
         const held = talk(port, { from: '127.0.0.4', chunks: ['held\n'], hold: true });
         await held.connected;
         const heldPort = held.socket.localPort ?? -1;
-        const heldAccept = await recordOf('accept', heldPort);
+        const heldAccept = await recordOf('accept', { address: '127.0.0.4', port: heldPort });
         const status = await runCli(['status', 'pp', '--json', '--control', control]);
         const rows = (JSON.parse(status.stdout) as { services: { connections: StatusRow[] }[] })
           .services[0]?.connections;
@@ -233,7 +239,7 @@ for (const spawner of ['native', 'portable'] as const) {
         // before it connects to the backend at all (seen once in ten runs)
         const second = await talk(port, { from: '127.0.0.4', chunks: ['second\n'] }).done;
         t.equal(second.reply, '', 'refused: nothing from a handler');
-        const refuse = await recordOf('refuse', second.port);
+        const refuse = await recordOf('refuse', second);
         t.equal(refuse.reason, 'per-source');
         const other = await talk(port, { from: '127.0.0.5', chunks: ['other\n'] }).done;
         t.match(other.reply, /^127\.0\.0\.5 .*\nother\n$/, 'another client of the same balancer');
@@ -257,19 +263,22 @@ for (const spawner of ['native', 'portable'] as const) {
     await t.test('a direct connection without a header is refused proxy-header', async (t) => {
       const client = await direct(['GET / HTTP/1.0\r\n\r\n']);
       t.equal(client.reply, '');
-      const refuse = await recordOf('refuse', client.port);
+      const refuse = await recordOf('refuse', client);
       t.equal(refuse.reason, 'proxy-header');
       t.match(refuse.detail, /does not start with a PROXY header/);
     });
 
     await t.test('a client that sends nothing is refused after the header timeout', async (t) => {
       const client = await direct([]);
-      const refuse = await recordOf('refuse', client.port);
+      const refuse = await recordOf('refuse', client);
       t.equal(refuse.reason, 'proxy-header');
       t.match(refuse.detail, /closed before a complete PROXY header/);
       const silent = talk(target, { from: '127.0.0.1', chunks: [], hold: true });
       await silent.connected;
-      const late = await recordOf('refuse', silent.socket.localPort ?? -1);
+      const late = await recordOf('refuse', {
+        address: '127.0.0.1',
+        port: silent.socket.localPort ?? -1,
+      });
       t.equal(late.detail, 'no complete PROXY header within 1 s');
       t.equal((await silent.done).reply, '');
     });
@@ -318,7 +327,7 @@ for (const spawner of ['native', 'portable'] as const) {
         client.reply,
         `127.0.0.1 ${client.port} 127.0.0.1 ${client.port} 127.0.0.1 ${target}\nping\n`,
       );
-      const accept = await recordOf('accept', client.port);
+      const accept = await recordOf('accept', client);
       t.equal(accept.via, undefined);
     });
 
@@ -330,7 +339,7 @@ for (const spawner of ['native', 'portable'] as const) {
           from: '127.0.0.6',
         });
         t.equal(client.reply, '');
-        const refuse = await recordOf('refuse', client.port);
+        const refuse = await recordOf('refuse', client);
         t.equal(refuse.reason, 'proxy-header');
         t.equal(refuse.detail, '127.0.0.6 is not in socket.proxyTrusted');
         t.equal(
@@ -354,7 +363,7 @@ for (const spawner of ['native', 'portable'] as const) {
         [bad, /family 0x12/],
       ] as const) {
         const client = await direct([bytes]);
-        const refuse = await recordOf('refuse', client.port);
+        const refuse = await recordOf('refuse', client);
         t.equal(refuse.reason, 'proxy-header');
         t.match(refuse.detail, detail);
       }
@@ -366,10 +375,10 @@ for (const spawner of ['native', 'portable'] as const) {
       const port = silent.socket.localPort ?? -1;
       // accept(2) takes connections in order: once a later one is refused, this one is being read
       const later = await direct(['not a header\r\n']);
-      t.equal((await recordOf('refuse', later.port)).reason, 'proxy-header');
+      t.equal((await recordOf('refuse', later)).reason, 'proxy-header');
       const stopped = await runCli(['stop', 'pp', '--control', control]);
       t.equal(stopped.code, 0, stopped.stderr);
-      const refuse = await recordOf('refuse', port);
+      const refuse = await recordOf('refuse', { address: '127.0.0.1', port });
       t.equal(refuse.reason, 'proxy-header');
       t.equal(refuse.detail, 'the service stopped before the PROXY header was read');
       t.equal((await silent.done).reply, '');
