@@ -70,7 +70,7 @@ export type AdoptedProcess = Omit<ProcessCarry, 'running'> & {
 
 /** The activation server's state a carry is made of. */
 export interface ActivationState {
-  readonly running: { readonly handler: RunningHandler; readonly startedClock: number } | null;
+  readonly running: { readonly handler: ProcessHandler; readonly startedClock: number } | null;
   readonly starts: number;
   readonly lastExit: LastExit;
   readonly delayMs: number | null;
@@ -137,7 +137,7 @@ function describeCarry(state: ActivationState, clock: number): ProcessCarry {
       running === null
         ? null
         : {
-            pid: running.handler.pid ?? 0,
+            pid: running.handler.pid,
             startedAt: running.handler.startedAt,
             uptimeMs: Math.max(0, clock - running.startedClock),
           },

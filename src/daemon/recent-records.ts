@@ -14,29 +14,43 @@ export type RecentRecord = {
 /** How many records of each service are kept. */
 export const recentPerService = 5;
 
+/** A record as kept: what the logger was given; formatted only when `status` asks. */
+type KeptRecord = {
+  readonly at: number;
+  readonly event: string;
+  readonly fields: LogFields;
+  readonly bound: LogFields;
+};
+
 export class RecentRecords {
-  private readonly byService = new Map<string, RecentRecord[]>();
+  private readonly byService = new Map<string, KeptRecord[]>();
 
   constructor(private readonly now: () => number = Date.now) {}
 
-  /** A createLogger `observe`: every record that names a service is kept, the oldest dropped. */
+  /**
+   * A createLogger `observe`: every record that names a service is kept as given (it sits on
+   * the per-connection path: nothing is copied or formatted here), the oldest dropped.
+   */
   readonly observe = (event: LogEvent, fields: LogFields, bound: LogFields): void => {
-    const { service, ...rest } = { ...bound, ...fields };
+    const service = fields.service ?? bound.service;
     if (typeof service !== 'string') return;
     let kept = this.byService.get(service);
     if (kept === undefined) {
       kept = [];
       this.byService.set(service, kept);
     }
-    const defined = Object.entries(rest).filter((e): e is [string, LogJson] => e[1] !== undefined);
-    const time = new Date(this.now()).toISOString();
-    kept.push({ time, event, fields: Object.fromEntries(defined) });
+    kept.push({ at: this.now(), event, fields, bound });
     if (kept.length > recentPerService) kept.shift();
   };
 
   /** The service's last records, oldest first. */
   of(service: string): readonly RecentRecord[] {
-    return this.byService.get(service) ?? [];
+    return (this.byService.get(service) ?? []).map(({ at, event, fields, bound }) => {
+      const defined = Object.entries({ ...bound, ...fields }).filter(
+        (e): e is [string, LogJson] => e[1] !== undefined && e[0] !== 'service',
+      );
+      return { time: new Date(at).toISOString(), event, fields: Object.fromEntries(defined) };
+    });
   }
 }
 
