@@ -4,8 +4,10 @@
  * before connect() to just after close(). It never writes. One thread, one epoll set.
  *
  *   loadgen --port P [--host 127.0.0.1] [--concurrency 8] [--duration 5] [--expect-bytes 6]
- *           [--timeout 10] [--sources N]
+ *           [--timeout 10] [--sources N] [--count N]
  *
+ * --count N starts N connections in all and stops there (or at the duration, whichever is
+ * first): the memory scenario drives an exact number of connections.
  * --sources N binds each new connection's local address round-robin to 127.0.0.1 ... 127.0.0.N
  * (port chosen at connect), so a server sees N sources; unset, the kernel picks the address.
  *
@@ -61,6 +63,8 @@ static struct series served, refused_by_server;
 static long expect_bytes = 6;
 static long sources = 0; /* 0: do not bind */
 static unsigned long next_source = 0;
+static long max_started = -1; /* --count; -1: no limit */
+static long started = 0;
 
 static double now_s(void) {
   struct timespec ts;
@@ -102,6 +106,7 @@ static void start_connection(long i) {
   struct epoll_event ev = {.events = EPOLLIN | EPOLLRDHUP, .data.u64 = (uint64_t)i};
   s->got = 0;
   s->t0 = now_s();
+  started++;
   s->fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (s->fd < 0) {
     count_error(errno);
@@ -199,7 +204,7 @@ static void expire_connections(long n, double now, double timeout) {
 
 static void usage(void) {
   fprintf(stderr, "usage: loadgen --port P [--host 127.0.0.1] [--concurrency N] [--duration S]"
-                  " [--expect-bytes N] [--timeout S] [--sources N]\n");
+                  " [--expect-bytes N] [--timeout S] [--sources N] [--count N]\n");
   exit(100);
 }
 
@@ -222,10 +227,11 @@ static struct config parse_args(int argc, char **argv) {
     else if (!strcmp(k, "--expect-bytes")) expect_bytes = atol(v);
     else if (!strcmp(k, "--timeout")) cfg.timeout = atof(v);
     else if (!strcmp(k, "--sources")) sources = atol(v);
+    else if (!strcmp(k, "--count")) max_started = atol(v);
     else usage();
   }
   if (cfg.port <= 0 || cfg.port > 65535 || cfg.concurrency < 1 || cfg.duration <= 0) usage();
-  if (sources < 0 || sources > 254) usage();
+  if (sources < 0 || sources > 254 || max_started == 0 || max_started < -1) usage();
   return cfg;
 }
 
@@ -235,10 +241,11 @@ static double run_load(long n, double duration, double timeout) {
   double start = now_s(), deadline = start + duration, last_done = start;
   for (long i = 0; i < n; i++) slots[i].fd = -1;
   for (;;) {
-    int starting = now_s() < deadline;
+    int starting = now_s() < deadline && (max_started < 0 || started < max_started);
     long in_flight = 0;
     for (long i = 0; i < n; i++) {
-      if (slots[i].fd < 0 && starting) start_connection(i);
+      if (slots[i].fd < 0 && starting && (max_started < 0 || started < max_started))
+        start_connection(i);
       if (slots[i].fd >= 0) in_flight++;
     }
     if (!starting && in_flight == 0) break;

@@ -13,9 +13,13 @@ import { benchmarkServer } from './lib/measure.mjs';
 import { readOptions } from './lib/options.mjs';
 import { describeMachine, readClockTicks } from './lib/proc-stats.mjs';
 import { findLeftovers, isStopping, killEverything } from './lib/processes.mjs';
+import { renderGoals } from './lib/goals.mjs';
+import { runMemoryScenario } from './lib/memory-bench.mjs';
 import { runProxyScenario } from './lib/proxy-bench.mjs';
 import { renderMarkdown } from './lib/report.mjs';
 import { renderProxy } from './lib/report-proxy.mjs';
+import { renderMemory, renderScale } from './lib/report-scale.mjs';
+import { runScaleScenario } from './lib/scale-bench.mjs';
 import { serverTable } from './lib/servers.mjs';
 import {
   calibrateRate,
@@ -41,7 +45,8 @@ function expandSpawnRuns(options) {
 
 /** The bench's own binaries, whose processes must all be gone at the end. */
 function builtPrograms(dir) {
-  return ['loadgen', 'null-server', 'handler', 'stream'].map((name) => join(dir, name));
+  const names = ['loadgen', 'null-server', 'vfork-server', 'notify-sink', 'handler', 'stream'];
+  return names.map((name) => join(dir, name));
 }
 
 /** Kills what the bench left behind (by pid) and returns the list. */
@@ -156,6 +161,13 @@ async function runAll(options, workDir) {
           env,
         )
       : null;
+  const footprint = { programs, handler: programs.handler, workDir, logDir, repoRoot };
+  const memory =
+    wants('memory') && options.servers.includes('socketeer') && !isStopping()
+      ? await runMemoryScenario(footprint, { options, say })
+      : null;
+  const scale =
+    wants('scale') && !isStopping() ? await runScaleScenario(footprint, { options, say }) : null;
   const proxy =
     wants('proxy') && !isStopping()
       ? await runProxyScenario({
@@ -179,6 +191,8 @@ async function runAll(options, workDir) {
     servers: spawn.servers,
     skipped: spawn.skipped,
     refuse90: refuse90 === null ? null : { sources: refusalSources, ...refuse90 },
+    memory,
+    scale,
     proxy,
     leftovers,
     loadAverageAtEnd,
@@ -211,15 +225,21 @@ async function main() {
   process.once('SIGTERM', onSignal);
   try {
     const report = await runAll(parsed.options, workDir);
-    const markdown =
-      report.proxy === null
-        ? renderMarkdown(report)
-        : `${renderMarkdown(report)}\n${renderProxy(report.proxy)}`;
+    const markdown = [
+      renderMarkdown(report),
+      ...(report.memory === null ? [] : [`${renderMemory(report.memory)}\n`]),
+      ...(report.scale === null ? [] : [`${renderScale(report.scale)}\n`]),
+      ...(report.proxy === null ? [] : [renderProxy(report.proxy)]),
+      `${renderGoals(report)}\n`,
+    ].join('\n');
     writeFileSync(join(outDir, 'results.json'), `${JSON.stringify(report, null, 2)}\n`);
     writeFileSync(join(outDir, 'results.md'), markdown);
     process.stdout.write(markdown);
     const all = [...report.servers, ...(report.refuse90?.servers ?? [])];
-    const failed = all.some((s) => s.status === 'failed');
+    const failed =
+      all.some((s) => s.status === 'failed') ||
+      (report.memory?.runs ?? []).some((r) => r.failed !== undefined) ||
+      (report.scale?.failed ?? null) !== null;
     return failed || report.leftovers.length > 0 ? 1 : 0;
   } finally {
     await killEverything();

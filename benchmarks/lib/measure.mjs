@@ -8,11 +8,15 @@ import { startServer } from './servers.mjs';
 
 const say = (line) => process.stderr.write(`bench: ${line}\n`);
 
-/** Runs the loadgen once; resolves with its JSON result or throws with its stderr. */
-export async function runLoadgen({ loadgen, port, concurrency, seconds, timeout, sources }) {
+/**
+ * Runs the loadgen once (for `seconds`, or until `count` connections when given); resolves with
+ * its JSON result or throws with its stderr.
+ */
+export async function runLoadgen({ loadgen, port, concurrency, seconds, timeout, sources, count }) {
   const argv = [loadgen, '--port', String(port), '--concurrency', String(concurrency)];
   argv.push('--duration', String(seconds), '--timeout', String(timeout));
   if (sources > 0) argv.push('--sources', String(sources));
+  if (count !== undefined) argv.push('--count', String(count));
   const result = await runProgram(argv);
   if (result.code !== 0) {
     throw new Error(`loadgen failed (${result.signal ?? `exit ${result.code}`}): ${result.stderr}`);

@@ -3,6 +3,7 @@ import { parseArgs } from 'node:util';
 
 export const serverIds = [
   'null-server',
+  'vfork',
   'node-spawn',
   'socketeer',
   'xinetd',
@@ -10,14 +11,22 @@ export const serverIds = [
   'systemd-socket-activate',
 ];
 
-export const scenarioIds = ['spawn', 'refuse90', 'proxy'];
+export const scenarioIds = ['spawn', 'refuse90', 'memory', 'scale', 'proxy'];
 
 const usage = `usage: node benchmarks/run.mjs [options]   (each option also as an env variable)
   --scenario LIST     spawn: every connection served; refuse90: 9 of 10 sources refused
-                      (by access, and for socketeer also by rate); proxy: 512 MiB streams
-                      through socketeer's proxy, systemd-socket-proxyd and socat
-                                                             BENCH_SCENARIO     (spawn,refuse90,proxy)
+                      (by access, and for socketeer also by rate); memory: socketeer's RSS
+                      idle and after --memory-connections connections at c=8; scale: start
+                      and reload with 1 service and with --scale-services; proxy: 512 MiB
+                      streams through socketeer's proxy, systemd-socket-proxyd and socat
+                                            BENCH_SCENARIO (spawn,refuse90,memory,scale,proxy)
   --proxy-rounds N    proxy: rounds per cell, the best kept  BENCH_PROXY_ROUNDS (3)
+  --memory-connections N  memory: connections before the loaded RSS is read
+                                                             BENCH_MEMORY_CONNECTIONS (30000)
+  --scale-services N  scale: the large configuration's services
+                                                             BENCH_SCALE_SERVICES (1000)
+  --scale-rounds N    scale: rounds (each starts both sizes afresh); medians shown
+                                                             BENCH_SCALE_ROUNDS (5)
   --duration S        measured seconds per cell              BENCH_DURATION     (5)
   --warmup S          warm-up seconds before each cell       BENCH_WARMUP       (1)
   --concurrency LIST  spawn: connections in flight, e.g. 1,8,64
@@ -72,6 +81,9 @@ export function readOptions(argv, env) {
         spawner: { type: 'string' },
         timeout: { type: 'string' },
         'proxy-rounds': { type: 'string' },
+        'memory-connections': { type: 'string' },
+        'scale-services': { type: 'string' },
+        'scale-rounds': { type: 'string' },
         help: { type: 'boolean' },
       },
     }).values;
@@ -84,10 +96,19 @@ export function readOptions(argv, env) {
   if (numbers.error !== undefined) return numbers;
   const lists = readLists(pick);
   if (lists.error !== undefined) return lists;
-  const proxyRounds = Number(pick('proxy-rounds', 'BENCH_PROXY_ROUNDS', '3'));
-  if (!Number.isInteger(proxyRounds) || proxyRounds < 1)
-    return { error: '--proxy-rounds: expected a positive integer' };
-  return { options: { scenarios: lists.scenarios, ...numbers, ...lists.rest, proxyRounds } };
+  const counts = {};
+  for (const [key, envKey, fallback] of [
+    ['proxy-rounds', 'BENCH_PROXY_ROUNDS', '3'],
+    ['memory-connections', 'BENCH_MEMORY_CONNECTIONS', '30000'],
+    ['scale-services', 'BENCH_SCALE_SERVICES', '1000'],
+    ['scale-rounds', 'BENCH_SCALE_ROUNDS', '5'],
+  ]) {
+    const value = Number(pick(key, envKey, fallback));
+    if (!Number.isInteger(value) || value < 1)
+      return { error: `--${key}: expected a positive integer` };
+    counts[key.replace(/-(.)/g, (_, c) => c.toUpperCase())] = value;
+  }
+  return { options: { scenarios: lists.scenarios, ...numbers, ...lists.rest, ...counts } };
 }
 
 /** --duration, --warmup and --timeout as numbers, or { error }. */

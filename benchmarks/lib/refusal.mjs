@@ -16,6 +16,7 @@ export const servedFractionTolerance = 0.02;
 /** Servers without a way to refuse by source: no row in the refuse90 table, and why. */
 const unsupported = {
   'null-server': 'answers every connection without spawning; it has no access control',
+  vfork: 'the C vfork floor has no access control',
   'node-spawn': 'the minimal reference server has no access control',
   'systemd-socket-activate':
     'has no access control (no allow/deny option; IPAddressAllow= belongs to systemd units, not to this tool), so it cannot refuse anyone',

@@ -57,6 +57,10 @@ export const serverTable = {
     label: () => 'loadgen ceiling (null-server, no spawn)',
     plan: (ctx) => ({ argv: [ctx.programs['null-server']], ready: 'line' }),
   },
+  vfork: {
+    label: () => 'C vfork floor (posix_spawn)',
+    plan: (ctx) => ({ argv: [ctx.programs['vfork-server'], '0', ctx.handler], ready: 'line' }),
+  },
   'node-spawn': {
     label: () => 'node-spawn (reference)',
     plan: (ctx) => {

@@ -24,12 +24,12 @@ function cc(args) {
 }
 
 /**
- * Compiles loadgen, null-server and handler into outDir. The handler is linked statically when
+ * Compiles loadgen, null-server, vfork-server, notify-sink and handler into outDir. The handler is linked statically when
  * the toolchain can (less exec cost, equal for every server). Returns paths, or { error }.
  */
 export function buildPrograms(sourceDir, outDir) {
   const paths = {};
-  for (const name of ['loadgen', 'null-server']) {
+  for (const name of ['loadgen', 'null-server', 'vfork-server', 'notify-sink']) {
     paths[name] = join(outDir, name);
     const built = cc(['-O2', '-Wall', '-o', paths[name], join(sourceDir, `${name}.c`)]);
     if (!built.ok) return { error: `cc ${name}.c failed: ${built.message}` };

@@ -43,6 +43,25 @@ export function createGetentLookup(): AccountLookup {
   };
 }
 
+/**
+ * `lookup` with every answer kept: one load of the configuration asks about the same few
+ * accounts for each of its services, and sees one answer per account.
+ */
+export function cacheAccounts(lookup: AccountLookup): AccountLookup {
+  const users = new Map<string, UserEntry | null>();
+  const groups = new Map<string, GroupEntry | null>();
+  const lists = new Map<string, number[] | null>();
+  const remember = <T>(cache: Map<string, T>, key: string, ask: () => T): T => {
+    if (!cache.has(key)) cache.set(key, ask());
+    return cache.get(key) as T;
+  };
+  return {
+    user: (key) => remember(users, `${typeof key} ${key}`, () => lookup.user(key)),
+    group: (key) => remember(groups, `${typeof key} ${key}`, () => lookup.group(key)),
+    groupList: (user, gid) => remember(lists, `${gid} ${user}`, () => lookup.groupList(user, gid)),
+  };
+}
+
 function getent(database: string, key: string): string | null {
   return run('getent', [database, key]);
 }

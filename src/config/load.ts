@@ -1,7 +1,7 @@
 import { accessSync, constants, statSync } from 'node:fs';
 import { userInfo } from 'node:os';
 import { formatListenAddress, isSameBinding } from './listen-address.js';
-import { createGetentLookup, type AccountLookup } from './accounts.js';
+import { cacheAccounts, createGetentLookup, type AccountLookup } from './accounts.js';
 import { assembleUnits, type AssembledUnit, type ConfFile } from './assemble-units.js';
 import type { CompatResult } from '../compat/model.js';
 import {
@@ -17,7 +17,7 @@ import { parseServiceText } from './parse.js';
 import { byCodePoint, isServiceFileName, readConfigDir, type ConfigFileText } from './read-dir.js';
 import type { ResolveContext } from './resolve.js';
 import { findSource, makeUserLookup, resolveUnit, type UnitResult } from './resolve-unit.js';
-import type { Config, Identity, ServiceSpec } from './types.js';
+import type { Config, Identity, ListenAddress, ServiceSpec } from './types.js';
 import type { ConfigProblem } from '../model/problem.js';
 
 /**
@@ -143,10 +143,14 @@ function parseConfFile(file: ConfigFileText): ConfFile {
  */
 export function findSharedAddresses(services: readonly ServiceSpec[]): ConfigProblem[] {
   const problems: ConfigProblem[] = [];
-  const seen: { service: ServiceSpec; index: number }[] = [];
+  // only addresses on one port (or one Unix name) can collide: compared within that group
+  const seen = new Map<string, { service: ServiceSpec; index: number }[]>();
   for (const service of services.filter((s) => !s.disabled)) {
     service.listen.forEach((address, index) => {
-      const clash = seen.find((other) =>
+      const key = collisionGroup(address);
+      if (key === null) return;
+      const group = seen.get(key) ?? [];
+      const clash = group.find((other) =>
         isSameBinding(other.service.listen[other.index] ?? address, address),
       );
       if (clash !== undefined) {
@@ -156,10 +160,19 @@ export function findSharedAddresses(services: readonly ServiceSpec[]): ConfigPro
         const message = `${formatListenAddress(address)} is also used by ${where}`;
         problems.push({ file, pointer, message: inService(message, service, file) });
       }
-      seen.push({ service, index });
+      seen.set(key, [...group, { service, index }]);
     });
   }
   return problems;
+}
+
+/**
+ * Addresses isSameBinding may find equal share a group: kind and port, or the Unix name; null
+ * for port 0, which collides with nothing.
+ */
+function collisionGroup(address: ListenAddress): string | null {
+  if (address.kind === 'unix') return `unix ${address.abstract ? '@' : ''}${address.path}`;
+  return address.port === 0 ? null : `${address.kind} ${address.port}`;
 }
 
 function listenPointer(service: ServiceSpec, index: number): string {
@@ -190,7 +203,13 @@ export function systemResolveContext(
     user: entry?.name ?? info?.username ?? String(uid),
     home: entry?.home ?? info?.homedir ?? '/',
   };
-  const base = { accounts, isRoot: uid === 0, self, daemonEnv: process.env, checkExecutable };
+  const base = {
+    accounts: cacheAccounts(accounts),
+    isRoot: uid === 0,
+    self,
+    daemonEnv: process.env,
+    checkExecutable,
+  };
   return checkProcessFeatures === undefined ? base : { ...base, checkProcessFeatures };
 }
 

@@ -3,7 +3,6 @@ import { FatalError } from '../model/errors.js';
 import { throwBindFailures } from '../listen/bind.js';
 import type { Config, ServiceSpec } from '../config/types.js';
 import { ControlError } from '../control/protocol.js';
-import { formatListenAddress } from '../config/listen-address.js';
 import type { EventLog } from '../log/events.js';
 import type { Spawner } from '../model/spawn.js';
 import type { CarriedService } from '../handover/handover-channel.js';
@@ -11,6 +10,7 @@ import type { HandoverHost } from '../handover/host.js';
 import { assignInheritedFds, type InheritedFd } from '../handover/inherited-fds.js';
 import { dropInheritedFd, restoreCarried, serveInheritedFds } from '../handover/inherit.js';
 import type { AcceptBackend } from '../listen/accept-backend.js';
+import { boundInListenOrder } from './listener-order.js';
 import { ServiceRunner } from './service-runner.js';
 import { ServiceTable } from './service-table.js';
 import { createSharedLimits, type SharedLimits } from '../connection/shared-limits.js';
@@ -182,16 +182,9 @@ export class Daemon implements HandoverHost {
 
   /** `name=address` for every bound listener, in each service's `listen` order. */
   listenerPairs(): string[] {
-    return this.services.all().flatMap((runner) => {
-      const order = runner.spec.listen.map(formatListenAddress);
-      return [...runner.boundListeners]
-        .sort(
-          (a, b) =>
-            order.indexOf(formatListenAddress(a.address)) -
-            order.indexOf(formatListenAddress(b.address)),
-        )
-        .map((l) => `${runner.spec.name}=${l.bound}`);
-    });
+    return this.services
+      .all()
+      .flatMap((runner) => boundInListenOrder(runner).map((b) => `${runner.spec.name}=${b}`));
   }
 
   /** The runner of an enabled service, or a ControlError naming what is wrong. */
@@ -243,9 +236,7 @@ export class Daemon implements HandoverHost {
             {
               name,
               state: this.services.stateOf(name),
-              listeners: this.listenerPairs()
-                .filter((p) => p.startsWith(`${name}=`))
-                .map((p) => p.slice(name.length + 1)),
+              listeners: boundInListenOrder(runner),
               accepted: runner.counters.accepted,
               spawnFailed: runner.counters.spawnFailed,
               refused: runner.refusedCounts(),

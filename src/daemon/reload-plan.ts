@@ -74,15 +74,16 @@ export function planReload(input: ReloadInput): ReloadPlan {
         : { kind: 'rebind', service, address, replaces },
     );
   }
-  const isSame = (s: ServiceSpec): boolean => isSameDefinition(currentByName.get(s.name), s);
-  return {
-    unchanged: input.next.filter(isSame).map((s) => s.name),
-    changed: input.next.filter((s) => currentByName.has(s.name) && !isSame(s)).map((s) => s.name),
-    added: input.next.filter((s) => !currentByName.has(s.name)).map((s) => s.name),
-    removed: input.current.filter((s) => !nextNames.has(s.name)).map((s) => s.name),
-    steps,
-    close,
-  };
+  const unchanged: string[] = [];
+  const changed: string[] = [];
+  const added: string[] = [];
+  for (const spec of input.next) {
+    const before = currentByName.get(spec.name);
+    if (before === undefined) added.push(spec.name);
+    else (isSameDefinition(before, spec) ? unchanged : changed).push(spec.name);
+  }
+  const removed = input.current.filter((s) => !nextNames.has(s.name)).map((s) => s.name);
+  return { unchanged, changed, added, removed, steps, close };
 }
 
 /** The listeners each new definition keeps, and the addresses it wants bound afresh. */
@@ -94,10 +95,14 @@ function matchKept(input: ReloadInput): {
   const taken = new Set<CurrentListener>();
   const wanted: { service: string; address: ListenAddress }[] = [];
   const steps: ListenerStep[] = [];
+  const byService = new Map<string, CurrentListener[]>();
+  for (const l of input.listeners)
+    byService.set(l.service, [...(byService.get(l.service) ?? []), l]);
   for (const spec of input.next) {
     if (input.unbound.has(spec.name)) continue;
+    const own = byService.get(spec.name) ?? [];
     for (const address of spec.listen) {
-      const free = input.listeners.filter((l) => !taken.has(l) && l.service === spec.name);
+      const free = own.filter((l) => !taken.has(l));
       const want = { address, socket: spec.socket };
       const kept = free.find((l) => isSameListener(l, want));
       const retuned = kept ?? free.find((l) => isRetunable(l, want));
@@ -143,16 +148,44 @@ export function isRetunable(x: SocketAt, y: SocketAt): boolean {
 
 /** Whether two definitions are identical (every resolved field, files included). */
 export function isSameDefinition(a: ServiceSpec | undefined, b: ServiceSpec): boolean {
-  return a !== undefined && stableJson(a) === stableJson(b);
+  return a !== undefined && isSameValue(a, b);
 }
 
-/** JSON with sorted keys; compiled parts of a spec (bigint, Set, Map) are spelled out. */
-function stableJson(value: unknown): string {
-  return JSON.stringify(value, (_key, v: unknown) => {
-    if (typeof v === 'bigint') return `${v}n`;
-    if (v instanceof Set) return [...(v as Set<unknown>)];
-    if (v instanceof Map) return [...(v as Map<unknown, unknown>).entries()];
-    if (v === null || typeof v !== 'object' || Array.isArray(v)) return v;
-    return Object.fromEntries(Object.entries(v).sort(([x], [y]) => (x < y ? -1 : x > y ? 1 : 0)));
-  });
+/**
+ * Deep equality as JSON sees it (pure): object keys in any order, a key whose value is undefined
+ * or a function counts as absent; the compiled parts of a spec (bigint, Set, Map) compare by
+ * value, a Set or Map in its order. Stops at the first difference and builds nothing.
+ */
+export function isSameValue(a: unknown, b: unknown): boolean {
+  if (a === b) return true;
+  if (typeof a === 'number' && typeof b === 'number') return !isFinite(a) && !isFinite(b);
+  if (typeof a !== 'object' || typeof b !== 'object' || a === null || b === null) return false;
+  if (Array.isArray(a) || Array.isArray(b))
+    return Array.isArray(a) && Array.isArray(b) && isSameList(a, b);
+  if (a instanceof Set || b instanceof Set)
+    return a instanceof Set && b instanceof Set && isSameList([...a], [...b]);
+  if (a instanceof Map || b instanceof Map)
+    return a instanceof Map && b instanceof Map && isSameList([...a], [...b]);
+  return isSameRecord(a as Record<string, unknown>, b as Record<string, unknown>);
+}
+
+/** The same present keys with the same values, counted without building a list. */
+function isSameRecord(x: Record<string, unknown>, y: Record<string, unknown>): boolean {
+  let present = 0;
+  for (const key in x) {
+    if (!Object.hasOwn(x, key) || !isPresent(x[key])) continue;
+    if (!Object.hasOwn(y, key) || !isSameValue(x[key], y[key])) return false;
+    present++;
+  }
+  for (const key in y) if (Object.hasOwn(y, key) && isPresent(y[key])) present--;
+  return present === 0;
+}
+
+function isSameList(a: readonly unknown[], b: readonly unknown[]): boolean {
+  return a.length === b.length && a.every((v, i) => isSameValue(v, b[i]));
+}
+
+/** A value JSON.stringify keeps as an object's property. */
+function isPresent(value: unknown): boolean {
+  return value !== undefined && typeof value !== 'function' && typeof value !== 'symbol';
 }

@@ -8,7 +8,7 @@ import {
   readListenFds,
 } from '../../src/handover/inherited-fds.js';
 import { parseProcStat } from '../../src/handover/inherited-handlers.js';
-import { planReload, type CurrentListener } from '../../src/daemon/reload-plan.js';
+import { isSameValue, planReload, type CurrentListener } from '../../src/daemon/reload-plan.js';
 import { describeService } from '../../src/daemon/state.js';
 import { parseListenAddress } from '../../src/config/listen-address.js';
 
@@ -122,6 +122,48 @@ t.test('planReload: socket options that do not apply to a kind do not rebind it'
     }).steps.map((s) => s.kind);
   t.same(retuned({ mode: 0o600, uid: 5, gid: 6 }), ['retune'], 'owner and mode: in place');
   t.same(retuned({ mode: 0o600, backlog: 5 }), ['rebind'], 'with the backlog: bound again');
+});
+
+t.test('isSameValue: a definition compared as JSON with sorted keys would be', async (t) => {
+  const same = (a: unknown, b: unknown): [boolean, boolean] => [
+    isSameValue(a, b),
+    isSameValue(b, a),
+  ];
+  t.same(same({ a: 1, b: [1, 2] }, { b: [1, 2], a: 1 }), [true, true], 'key order does not count');
+  t.same(same({ a: 1, u: undefined }, { a: 1 }), [true, true], 'an undefined key is absent');
+  t.same(same({ a: 1, f: () => 1 }, { a: 1 }), [true, true], 'so is a function');
+  t.same(same({ a: null }, { a: undefined }), [false, false], 'null is a value');
+  t.same(same({ a: 1 }, { a: 1, b: 2 }), [false, false]);
+  t.same(same({ a: 1, b: 2 }, { a: 1, c: 2 }), [false, false]);
+  t.same(same([1, 2], [2, 1]), [false, false], 'arrays in order');
+  t.same(same([1], { 0: 1 }), [false, false]);
+  t.same(same(10n, 10n), [true, true], 'bigints by value');
+  t.same(same(10n, 11n), [false, false]);
+  t.same(same(new Set([1n, 2n]), new Set([1n, 2n])), [true, true], 'sets by value');
+  t.same(same(new Set([1]), new Set([1, 2])), [false, false]);
+  t.same(same(new Map([[1n, { a: 1 }]]), new Map([[1n, { a: 1 }]])), [true, true], 'maps too');
+  t.same(same(new Map([[1n, { a: 1 }]]), new Map([[1n, { a: 2 }]])), [false, false]);
+  t.same(same(new Set([1]), [1]), [false, false]);
+  t.same(same('1', 1), [false, false]);
+  t.same(same(null, {}), [false, false]);
+  t.same(same({ x: { y: { z: [1, { w: 'v' }] } } }, { x: { y: { z: [1, { w: 'v' }] } } }), [
+    true,
+    true,
+  ]);
+});
+
+t.test('planReload: many services, one changed, each keeps its own listeners', async (t) => {
+  const names = Array.from({ length: 200 }, (_, i) => `s${i}`);
+  const current = names.map((n, i) => spec(n, [`tcp:127.0.0.1:${1000 + i}`]));
+  const next = names.map((n, i) =>
+    spec(n, [`tcp:127.0.0.1:${1000 + i}`], n === 's7' ? { exec: 'sh' } : {}),
+  );
+  const listeners = boundOf(current);
+  const plan = planReload({ current, listeners, next, unbound: new Set() });
+  t.same(plan.changed, ['s7']);
+  t.equal(plan.unchanged.length, 199);
+  t.same(plan.close, []);
+  t.ok(plan.steps.every((s, i) => s.kind === 'keep' && s.listener === listeners[i]));
 });
 
 t.test('LISTEN_FDS: read, named, assigned', async (t) => {
