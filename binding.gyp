@@ -24,6 +24,7 @@
         "native/spawn.c",
         "native/splice.c",
         "native/splice-conn.c",
+        "native/stderr-pipes.c",
         "native/unix-bind.c",
         "native/unix-failure.c",
         "native/unix-private.c",

@@ -16,6 +16,7 @@ struct arena;
 struct exit_watch;
 struct accept_watch;
 struct readable_watch;
+struct stderr_pipes;
 
 struct addon_state {
   napi_env env;
@@ -23,6 +24,7 @@ struct addon_state {
   struct exit_watch *watches;   /* exit-watch.c: running children */
   struct accept_watch *accepts; /* accept.c: listening sockets polled */
   struct readable_watch *readables; /* readable.c: one-shot watches */
+  struct stderr_pipes *stderr_pipes; /* stderr-pipes.c: handlers' stderr, from stderrStart */
   size_t closing;               /* uv handles whose close callback is pending */
   int tearing_down;
   napi_async_cleanup_hook_handle cleanup;

@@ -36,6 +36,9 @@
  *                               (splice-conn.c)
  *   proxyPeek(fd, max), proxyConsume(fd, count)
  *                               proxy-header.c: a PROXY protocol header read to its last byte
+ *   stderrStart(onChunk), stderrWatch(fd), stderrRead(id)
+ *                               stderr-pipes.c: handlers' stderr pipes in one epoll set, JS
+ *                               called only with what was written (src/log/stderr-pipes.ts)
  *
  * The child, in order: setsid, signal dispositions to SIG_DFL, socket on fds 0 and 1 and the
  * stderr target on 2 (pipe, socket or /dev/null), options.passFds on 3, 4, ... (every source
@@ -66,15 +69,17 @@
  * One header per concern, each .c including only what it uses. Calls go down this list (and
  * left to right within a line), never up:
  *   addon.c                                      the exports; the env's teardown
- *   spawn.c accept.c readable.c notify.c peer.c accounts.c cgroup.c unix-bind.c   the JS functions
+ *   spawn.c accept.c readable.c notify.c peer.c accounts.c cgroup.c unix-bind.c
+ *   stderr-pipes.c                               the JS functions
  *   exit-watch.c orphans.c                       a child's exit; the reaper left at teardown
  *   launch.c child.c                             clone; the child until its execve
  *   addon-state.c arena.c spawn-options.c fds.c address.c         the state, memory, fds
  *   unix-private.c unix-walk.c unix-failure.c    the parts of the safe Unix bind
  *   names.c                                      errno and signal names, the error objects
  * At the env's teardown addon.c stops each concern's watches (stop_accept_watches,
- * stop_readable_watches, stop_exit_watches); the state is freed once the last of their uv
- * handles has closed (addon-state.c, which each watch tells of its closes).
+ * stop_readable_watches, stop_exit_watches, stop_splice_watches, stop_stderr_pipes); the state
+ * is freed once the last of their uv handles has closed (addon-state.c, which each watch tells
+ * of its closes).
  *
  * The addon is linked with -z nodelete: Node unloads an addon when the last worker using it
  * ends, and the thread that reaps a worker's orphaned children runs this code. And with -z now:
@@ -99,6 +104,7 @@
 #include "readable.h"
 #include "spawn.h"
 #include "splice.h"
+#include "stderr-pipes.h"
 #include "unix-bind.h"
 
 /*
@@ -112,6 +118,7 @@ static void on_env_teardown(napi_async_cleanup_hook_handle handle, void *data) {
   stop_readable_watches(state);
   stop_exit_watches(state);
   stop_splice_watches(state);
+  stop_stderr_pipes(state);
   addon_state_end(state);
 }
 
@@ -155,7 +162,10 @@ static napi_value init(napi_env env, napi_value exports) {
       export_function(env, exports, "proxyStart", js_proxy_start, state) != 0 ||
       export_function(env, exports, "proxyClose", js_proxy_close, state) != 0 ||
       export_function(env, exports, "proxyPeek", js_proxy_peek, state) != 0 ||
-      export_function(env, exports, "proxyConsume", js_proxy_consume, state) != 0) {
+      export_function(env, exports, "proxyConsume", js_proxy_consume, state) != 0 ||
+      export_function(env, exports, "stderrStart", js_stderr_start, state) != 0 ||
+      export_function(env, exports, "stderrWatch", js_stderr_watch, state) != 0 ||
+      export_function(env, exports, "stderrRead", js_stderr_read, state) != 0) {
     return NULL;
   }
   return exports;

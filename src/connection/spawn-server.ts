@@ -1,7 +1,5 @@
-import type { Readable } from 'node:stream';
-import type { ServiceSpec } from '../config/types.js';
 import type { EventLog } from '../log/events.js';
-import { readStderr, type StderrLines } from '../log/line-splitter.js';
+import { finishStderr, logHandlerStderr, logStderr, type StderrLog } from '../log/stderr-pipes.js';
 import { formatPeer, type Peer } from '../model/peer.js';
 import type { HandlerExit, HandlerOutcome, Spawner } from '../model/spawn.js';
 import { buildHandlerEnv } from '../spawn/env.js';
@@ -57,10 +55,12 @@ function startHandler(options: SpawnServerOptions, request: ServeRequest): Serve
     pid,
     ...(waitedMs === null ? {} : { waitedMs }),
   });
-  const stderr = spawned.stderr === null ? null : logStderr(spawned.stderr, { service, log, pid });
+  const stderr = logHandlerStderr(spawned, { service, log, pid });
   const ended = spawned.outcome.then((outcome) => {
-    if (outcome.kind === 'spawn-failed') reportFailure(log, peer, outcome);
-    else
+    if (outcome.kind === 'spawn-failed') {
+      if (stderr !== null) finishStderr(stderr);
+      reportFailure(log, peer, outcome);
+    } else
       reportEnd(log, {
         pid,
         exit: outcome,
@@ -74,19 +74,23 @@ function startHandler(options: SpawnServerOptions, request: ServeRequest): Serve
   return { kind: 'running', handler, ending, ended };
 }
 
+/** For the activation server: a handler's stderr logged as this server logs it. */
+export { logStderr };
+
 /** What a handler's `end` record tells. */
 export interface HandlerEnd {
   readonly pid: number;
   readonly exit: HandlerExit;
   readonly ending: HandlerEnding;
-  readonly stderr: StderrLines | null;
+  /** Read to this instant first: the lines it wrote are logged before the `end` record. */
+  readonly stderr: StderrLog | null;
   /** Wall-clock ms, when it started and now. */
   readonly startedAt: number;
   readonly now: number;
 }
 
 export function reportEnd(log: EventLog, end: HandlerEnd): void {
-  const { stderr } = end;
+  const stderrDropped = end.stderr === null ? 0 : finishStderr(end.stderr);
   log.log('info', 'end', {
     pid: end.pid,
     exitCode: end.exit.exitCode,
@@ -94,24 +98,7 @@ export function reportEnd(log: EventLog, end: HandlerEnd): void {
     durationMs: end.now - end.startedAt,
     timedOut: end.ending.timedOut,
     forced: end.ending.forced,
-    ...(stderr === null || stderr.droppedTotal === 0 ? {} : { stderrDropped: stderr.droppedTotal }),
-  });
-}
-
-/** Logs a handler's stderr lines, within the service's `stderrRate`, and what it dropped. */
-export function logStderr(
-  stream: Readable,
-  context: { readonly service: ServiceSpec; readonly log: EventLog; readonly pid: number },
-): StderrLines {
-  const { log, pid } = context;
-  return readStderr(stream, context.service.stderrRate, {
-    line: (text, truncated) =>
-      log.log('info', 'stderr', {
-        pid,
-        line: text,
-        ...(truncated === 0 ? {} : { truncated }),
-      }),
-    dropped: (bytes, total) => log.log('warn', 'stderr-dropped', { pid, bytes, total }),
+    ...(stderrDropped === 0 ? {} : { stderrDropped }),
   });
 }
 

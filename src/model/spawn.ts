@@ -78,8 +78,13 @@ export type HandlerOutcome =
 /** A started (or failed) handler. `pid` is null when the spawn failed before a process existed. */
 export interface SpawnedHandler {
   readonly pid: number | null;
-  /** The read end of the stderr pipe when the plan's stderr is 'log'. */
+  /** The read end of the stderr pipe when the plan's stderr is 'log' (native: made when asked). */
   readonly stderr: Readable | null;
+  /**
+   * Native spawner, the plan's stderr 'log': the same pipe's fd, for a caller that has the
+   * addon read it (log/stderr-pipes.ts) and then never asks for `stderr`.
+   */
+  readonly stderrFd?: number;
   /** Resolves once: on exit (after reaping) or on a spawn failure. Never rejects. */
   readonly outcome: Promise<HandlerOutcome>;
 }

@@ -1,7 +1,6 @@
-import { closeSync } from 'node:fs';
-import net from 'node:net';
 import type { Readable } from 'node:stream';
 
+import { openStderrStream, useStderrPipes } from '../log/stderr-pipes.js';
 import {
   isNativeSpawnError,
   type NativeAddon,
@@ -25,6 +24,7 @@ import type {
  * comes as a 'spawn-failed' outcome of a handler with a pid, once that child is reaped.
  */
 export function createNativeSpawner(addon: NativeAddon): Spawner {
+  useStderrPipes(addon);
   return {
     name: 'native',
     unsupported: (): ProcessFeature[] => [],
@@ -64,8 +64,28 @@ function spawnHandler(
     return failedHandler({ code: 'EINVAL', message });
   }
   if (isNativeSpawnError(result)) return failedHandler(describeSpawnError(plan, result));
-  const stderr = result.stderrFd >= 0 ? openStderr(result.stderrFd) : null;
-  return { pid: result.pid, stderr, outcome };
+  if (result.stderrFd < 0) return { pid: result.pid, stderr: null, outcome };
+  return new PipedHandler(result.pid, result.stderrFd, outcome);
+}
+
+/**
+ * A handler with a stderr pipe: its fd for the addon's reader, or a stream made when first
+ * asked for (the activation server, which hands the pipe over in an upgrade). The spawn server
+ * takes the fd, so a handler that writes nothing to stderr costs no stream.
+ */
+class PipedHandler implements SpawnedHandler {
+  private stream: Readable | null | undefined = undefined;
+
+  constructor(
+    readonly pid: number,
+    readonly stderrFd: number,
+    readonly outcome: Promise<HandlerOutcome>,
+  ) {}
+
+  get stderr(): Readable | null {
+    if (this.stream === undefined) this.stream = openStderrStream(this.stderrFd);
+    return this.stream;
+  }
 }
 
 /**
@@ -137,14 +157,4 @@ function describeSubject(plan: SpawnPlan, error: NativeSpawnError): string | nul
 
 function failedHandler(error: SpawnFailure): SpawnedHandler {
   return { pid: null, stderr: null, outcome: Promise.resolve({ kind: 'spawn-failed', error }) };
-}
-
-/** The pipe's read end as a stream on libuv (non-blocking); destroying it closes the fd. */
-function openStderr(fd: number): Readable | null {
-  try {
-    return new net.Socket({ fd, readable: true, writable: false });
-  } catch {
-    closeSync(fd);
-    return null;
-  }
 }
