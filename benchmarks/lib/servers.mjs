@@ -15,7 +15,7 @@ export const expectedReply = 'hello\n';
  */
 function writeServiceDir(dir, handler, extra = {}) {
   mkdirSync(dir, { recursive: true });
-  const service = { listen: 'tcp:127.0.0.1:0', exec: [handler], stderr: 'null', ...extra };
+  const service = { listen: 'tcp:127.0.0.1:0', exec: [handler], ...extra };
   const config = `${JSON.stringify(service, null, 2)}\n`;
   writeFileSync(join(dir, 'bench.json'), config);
   return { dir, config };
