@@ -14,6 +14,7 @@
 
 struct arena;
 struct exit_watch;
+struct exit_hub;
 struct accept_watch;
 struct readable_watch;
 struct stderr_pipes;
@@ -22,6 +23,7 @@ struct addon_state {
   napi_env env;
   uv_loop_t *loop;
   struct exit_watch *watches;   /* exit-watch.c: running children */
+  struct exit_hub *exit_hub;    /* exit-watch.c: the one poll of every child's pidfd */
   struct accept_watch *accepts; /* accept.c: listening sockets polled */
   struct readable_watch *readables; /* readable.c: one-shot watches */
   struct stderr_pipes *stderr_pipes; /* stderr-pipes.c: handlers' stderr, from stderrStart */

@@ -8,6 +8,9 @@
  * Exports (typed in src/spawn/native-addon.ts):
  *   spawn(options, onExit)      spawn.c: spawn-options.c, arena.c, launch.c (child.c),
  *                               exit-watch.c (orphans.c at teardown)
+ *   spawnPrepare(options)       spawn.c: spawn()'s fixed options read once, an opaque handle
+ *   spawnPrepared(handle, stdinFd, cgroupFd, envBlock, envCount, onExit)
+ *                               spawn.c: spawn() with them and the connection's own
  *   debugCounters()             spawn.c: { mode, liveArenas, cachedArenas }
  *   peerCredentials(fd)         accounts.c: { pid, uid, gid } of a Unix socket's peer
  *   groupList(userName, gid)    accounts.c: getgrouplist, primary gid included
@@ -60,8 +63,9 @@
  * loads restores CLONE_VFORK (the thread sleeps until the exec; failures come back from spawn()
  * itself), for comparison.
  *
- * Exits are watched through one pidfd per child (CLONE_PIDFD, polled by libuv, reaped with
- * waitid(P_PIDFD)): never waitpid(-1), so Node's own children keep their statuses. While a
+ * Exits are watched through one pidfd per child (CLONE_PIDFD, all in one epoll set of the
+ * addon's that libuv polls as one handle, each reaped with waitid(P_PIDFD)): never
+ * waitpid(-1), so Node's own children keep their statuses. While a
  * child is unreaped its pid cannot be reused, so signalling it (or its process group, since it
  * is a session leader) is race-free until onExit has run. A watched child keeps the event loop
  * alive, as a child_process child does.
@@ -132,7 +136,12 @@ static int export_function(napi_env env, napi_value exports, const char *name,
 static napi_value init(napi_env env, napi_value exports) {
   struct addon_state *state = addon_state_new(env, on_env_teardown);
   if (state == NULL) return NULL;
+  /* Its epoll fd is the daemon's from the start (as libuv's own); a failure here is retried at
+   * the first spawn. */
+  open_exit_hub(state);
   if (export_function(env, exports, "spawn", js_spawn, state) != 0 ||
+      export_function(env, exports, "spawnPrepare", js_spawn_prepare, state) != 0 ||
+      export_function(env, exports, "spawnPrepared", js_spawn_prepared, state) != 0 ||
       export_function(env, exports, "debugCounters", js_debug_counters, state) != 0 ||
       export_function(env, exports, "peerCredentials", js_peer_credentials, state) != 0 ||
       export_function(env, exports, "groupList", js_group_list, state) != 0 ||

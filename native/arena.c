@@ -68,6 +68,7 @@ struct arena *arena_acquire(struct addon_state *state) {
   arena->pool.next = arena->data;
   arena->pool.end = (char *)arena->base + arena->size;
   arena->pool.count = 0;
+  arena->tmpl = NULL;
   state->live_arenas++;
   return arena;
 }
@@ -79,6 +80,8 @@ void arena_release(struct addon_state *state, struct arena *arena) {
   arena->owner = NULL;
   arena->pending = 0;
   pool_free(&arena->pool);
+  if (arena->tmpl != NULL) spawn_template_release(arena->tmpl);
+  arena->tmpl = NULL;
   state->live_arenas--;
   if (state->cached_arenas >= ARENA_CACHE_MAX) {
     munmap(arena->base, arena->size);
@@ -135,5 +138,6 @@ void arena_drop_cache(struct addon_state *state) {
 /* An orphan's arena, from the reaper thread once its child is reaped (orphans.c). */
 void arena_unmap(struct arena *arena) {
   pool_free(&arena->pool);
+  if (arena->tmpl != NULL) spawn_template_release(arena->tmpl);
   munmap(arena->base, arena->size);
 }

@@ -25,6 +25,7 @@ struct arena {
   int err_fd;                  /* becomes the child's fd 2 */
   struct launch_plan plan;
   struct pool pool;
+  struct spawn_template *tmpl; /* a prepared spawn's: its fixed part of the plan, held */
   _Alignas(16) char data[];    /* up to the end of the mapping: the pool's bytes */
 };
 

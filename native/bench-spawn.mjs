@@ -3,7 +3,8 @@
 // system of every thread) and the time the event loop is blocked inside the spawn call
 // (mean, median, 99th percentile). The native row is labelled with the addon's mode: clone (the
 // call returns once the child has run setsid, before its exec; a second row with waitForSession
-// false: at once after clone) or vfork (SOCKETEER_NATIVE_VFORK=1: it returns after the exec);
+// false: at once after clone) or vfork (SOCKETEER_NATIVE_VFORK=1: it returns after the exec), and
+// spawnPrepared (the daemon's path: options read once, no session wait);
 // then the peak of live spawn arenas, the arenas cached at the end and this process's RSS.
 // Usage: node native/bench-spawn.mjs [N=5000] [concurrency=1]
 // SOCKETEER_NATIVE_ADDON=path/to/socketeer_native.node measures another build (e.g. an older one).
@@ -25,6 +26,18 @@ function spawnNative(waitForSession = true) {
   const exited = new Promise((r) => (resolve = r));
   const options = { file: '/bin/true', argv: ['true'], envp: [], stdinFd: devNull, waitForSession };
   const result = addon.spawn({ ...options, stderr: 'null', rlimits: [] }, resolve);
+  if (result.errno !== undefined) throw new Error(`${result.syscall}: ${result.message}`);
+  return exited;
+}
+
+// spawnPrepared (the daemon's path): the options read once, the env passed as one string.
+let prepared = null;
+function spawnPrepared() {
+  let resolve;
+  const exited = new Promise((r) => (resolve = r));
+  const fixed = { file: '/bin/true', argv: ['true'], stderr: 'null', waitForSession: false };
+  prepared ??= addon.spawnPrepare(fixed);
+  const result = addon.spawnPrepared(prepared, devNull, -1, 'PATH=/bin', 1, resolve);
   if (result.errno !== undefined) throw new Error(`${result.syscall}: ${result.message}`);
   return exited;
 }
@@ -84,6 +97,9 @@ const arenas = `peak ${peakLiveArenas} live, ${counters().cachedArenas} cached a
 const rows = [native];
 if (counters().mode === 'clone' && addon.debugCounters !== undefined) {
   rows.push(await measure('native (clone, no session wait)', () => spawnNative(false)));
+}
+if (addon.spawnPrepared !== undefined) {
+  rows.push(await measure('native prepared (no session wait)', spawnPrepared));
 }
 rows.push(await measure('child_process', spawnNode));
 console.log(`N=${n} concurrency=${concurrency} node ${process.version}`);

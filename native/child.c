@@ -6,7 +6,8 @@
  *   failure, while the parent thread may be using its own errno; some also take locks or, like
  *   setgroups/setresuid, broadcast the change to every thread of the daemon. The addon is linked
  *   with -z now, so no lazy PLT resolution (which writes TLS) can happen here either.
- * - It reads only its arena (plan, err_fd) and the addon's constants, and writes only its stack,
+ * - It reads only its arena (plan, err_fd; a prepared spawn's strings and lists the plan points
+ *   to, held by the arena until the exec) and the addon's constants, and writes only its stack,
  *   arena->child_tid once it leads its session (the parent waits for that: see launch.c), the
  *   plan's scratch (pass_scratch, and LISTEN_PID's digits: reserved by spawn-options.c) and,
  *   when a step fails, arena->report, just before exit_group(127).

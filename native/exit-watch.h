@@ -7,6 +7,7 @@
 struct addon_state;
 struct arena;
 
+int open_exit_hub(struct addon_state *state);
 int watch_exit(struct addon_state *state, int pidfd, struct arena *arena, napi_value callback);
 void stop_exit_watches(struct addon_state *state);
 

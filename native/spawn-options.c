@@ -28,6 +28,16 @@ void pool_free(struct pool *pool) {
   while (pool->count > 0) free(pool->items[--pool->count]);
 }
 
+void spawn_template_hold(struct spawn_template *t) {
+  __atomic_add_fetch(&t->refs, 1, __ATOMIC_RELAXED);
+}
+
+void spawn_template_release(struct spawn_template *t) {
+  if (__atomic_sub_fetch(&t->refs, 1, __ATOMIC_ACQ_REL) != 0) return;
+  pool_free(&t->pool);
+  free(t);
+}
+
 static int invalid(napi_env env, const char *key, const char *expected) {
   char message[128];
   bool pending = false;
@@ -271,18 +281,28 @@ static int read_ids(napi_env env, napi_value obj, struct launch_plan *p) {
   return 0;
 }
 
-int read_spawn_options(napi_env env, napi_value obj, struct pool *pool, struct launch_plan *p) {
-  int has_fd, set_listen_pid;
-  double fd;
+/* The options a prepared spawn keeps: everything but the connection's own. */
+int read_fixed_options(napi_env env, napi_value obj, struct pool *pool, struct launch_plan *p) {
   memset(p, 0, sizeof *p);
+  p->cgroup_fd = -1;
   if (read_optional_string(env, obj, "file", pool, &p->file) != 0) return -1;
   if (p->file == NULL) return invalid(env, "file", "a string");
   if (read_string_vector(env, obj, "argv", pool, &p->argv) != 0 ||
-      read_string_vector(env, obj, "envp", pool, &p->envp) != 0 ||
       read_optional_string(env, obj, "cwd", pool, &p->cwd) != 0 ||
       read_optional_string(env, obj, "chroot", pool, &p->chroot_dir) != 0 ||
       read_ids(env, obj, p) != 0 || read_groups(env, obj, pool, p) != 0 ||
       read_rlimits(env, obj, pool, p) != 0 || read_stderr_mode(env, obj, p) != 0 ||
+      read_optional_bool(env, obj, "noNewPrivileges", 0, &p->no_new_privs) != 0) {
+    return -1;
+  }
+  return read_optional_bool(env, obj, "waitForSession", 1, &p->wait_for_session);
+}
+
+int read_spawn_options(napi_env env, napi_value obj, struct pool *pool, struct launch_plan *p) {
+  int has_fd, set_listen_pid;
+  double fd;
+  if (read_fixed_options(env, obj, pool, p) != 0 ||
+      read_string_vector(env, obj, "envp", pool, &p->envp) != 0 ||
       read_optional_int(env, obj, "stdinFd", 0, 2147483647.0, &has_fd, &fd) != 0) {
     return -1;
   }
@@ -290,11 +310,38 @@ int read_spawn_options(napi_env env, napi_value obj, struct pool *pool, struct l
   p->socket_fd = (int)fd;
   if (read_optional_int(env, obj, "cgroupFd", 0, 2147483647.0, &has_fd, &fd) != 0) return -1;
   p->cgroup_fd = has_fd ? (int)fd : -1;
-  if (read_optional_bool(env, obj, "noNewPrivileges", 0, &p->no_new_privs) != 0 ||
-      read_pass_fds(env, obj, pool, p) != 0 ||
+  if (read_pass_fds(env, obj, pool, p) != 0 ||
       read_optional_bool(env, obj, "setListenPid", 0, &set_listen_pid) != 0 ||
       (set_listen_pid && add_listen_pid(env, pool, p) != 0)) {
     return -1;
   }
-  return read_optional_bool(env, obj, "waitForSession", 1, &p->wait_for_session);
+  return 0;
+}
+
+/*
+ * One string, `count` entries joined by NUL bytes: one copy into the pool and one pass to find
+ * the entries. An entry holding a NUL of its own shows as one entry too many: refused.
+ */
+int read_env_block(napi_env env, napi_value block, uint32_t count, struct pool *pool,
+                   struct launch_plan *p) {
+  size_t len, seen = 0;
+  char **vector, *text, *start;
+  if (napi_get_value_string_utf8(env, block, NULL, 0, &len) != napi_ok) {
+    return invalid(env, "envp", "a string");
+  }
+  vector = pool_alloc(pool, sizeof(char *) * ((size_t)count + 1) + len + 1);
+  if (vector == NULL) return invalid(env, "envp", "allocatable");
+  start = text = (char *)(vector + count + 1);
+  napi_get_value_string_utf8(env, block, text, len + 1, &len);
+  for (size_t i = 0; count > 0 && i <= len; i++) {
+    if (i < len && text[i] != '\0') continue;
+    if (seen == count) return invalid(env, "envp", "NUL-free");
+    vector[seen++] = start;
+    start = text + i + 1;
+  }
+  if (count == 0 && len > 0) return invalid(env, "envp", "NUL-free");
+  if (seen != count) return invalid(env, "envp", "NUL-free");
+  vector[count] = NULL;
+  p->envp = vector;
+  return 0;
 }

@@ -47,11 +47,7 @@ struct launch_plan {
   const int *pass_fds;
   int *pass_scratch;  /* npass ints: the child's only other writes (its lifted sources) */
   char *listen_pid;   /* NULL, or envp's last entry "LISTEN_PID=", the child writes the digits */
-  #define LISTEN_PID_PREFIX "LISTEN_PID="
-#define LISTEN_PID_SIZE 32 /* the prefix, a pid's digits, the NUL */
-#define MAX_PASS_FDS 1024
-
-enum stderr_mode stderr_mode;
+  enum stderr_mode stderr_mode;
   int wait_for_session; /* parent only: return once the child leads its session (launch.c) */
   int cgroup_fd; /* -1: none; else the child writes "0" to it (a cgroup.procs: joins that cgroup) */
 };
@@ -59,12 +55,33 @@ enum stderr_mode stderr_mode;
 /* The options' memory, taken from the arena, else calloc'd (kept in items). */
 struct pool {
   char *next, *end;
-  void *items[8];
+  void *items[8]; /* a template has no arena: its 6 allocations are all here */
   size_t count;
 };
 
+/*
+ * A prepared spawn (spawnPrepare): the fixed part of the plan and its memory, shared by every
+ * spawn made from it. Freed when the last of its JS object (finalized) and the arenas of its
+ * children still before their exec (each holds a reference) lets go; atomically, since an
+ * orphan's arena is released by the reaper thread.
+ */
+struct spawn_template {
+  int refs;
+  struct launch_plan plan;
+  struct pool pool;
+};
+
+void spawn_template_hold(struct spawn_template *t);
+void spawn_template_release(struct spawn_template *t);
+
 int read_spawn_options(napi_env env, napi_value options, struct pool *pool,
                        struct launch_plan *plan);
+/* The part a prepared spawn fixes once (no envp, stdinFd, cgroupFd, passFds, setListenPid). */
+int read_fixed_options(napi_env env, napi_value options, struct pool *pool,
+                       struct launch_plan *plan);
+/* envp as `count` entries joined by NUL bytes (one string), into the pool. */
+int read_env_block(napi_env env, napi_value block, uint32_t count, struct pool *pool,
+                   struct launch_plan *plan);
 void pool_free(struct pool *pool);
 
 #endif

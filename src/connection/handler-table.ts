@@ -34,7 +34,9 @@ export interface RunningHandler {
  */
 export class HandlerTable {
   private readonly byConn = new Map<string, RunningHandler>();
-  private readonly perPeer = new Map<string, number>();
+  /** Per peer: a TCP peer by its address, a Unix one by its uid (null: unknown). */
+  private readonly perAddress = new Map<string, number>();
+  private readonly perUid = new Map<number | null, number>();
 
   /** The running handlers by connection id (read only: `add` and `remove` keep it). */
   get running(): ReadonlyMap<string, RunningHandler> {
@@ -43,25 +45,34 @@ export class HandlerTable {
 
   add(handler: RunningHandler): void {
     this.byConn.set(handler.conn, handler);
-    const key = peerSourceOf(handler.peer);
-    this.perPeer.set(key, (this.perPeer.get(key) ?? 0) + 1);
+    const { peer } = handler;
+    if (peer.kind === 'tcp') increment(this.perAddress, peer.remoteAddress);
+    else increment(this.perUid, peer.uid);
   }
 
   /** Takes an ended handler out (nothing when it is not in the table). */
   remove(handler: RunningHandler): void {
     if (!this.byConn.delete(handler.conn)) return;
-    const key = peerSourceOf(handler.peer);
-    const left = (this.perPeer.get(key) ?? 1) - 1;
-    if (left > 0) this.perPeer.set(key, left);
-    else this.perPeer.delete(key);
+    const { peer } = handler;
+    if (peer.kind === 'tcp') decrement(this.perAddress, peer.remoteAddress);
+    else decrement(this.perUid, peer.uid);
   }
 
   /** Handlers running for the same peer as `peer`. */
   countFromPeer(peer: Peer): number {
-    return this.perPeer.get(peerSourceOf(peer)) ?? 0;
+    const count =
+      peer.kind === 'tcp' ? this.perAddress.get(peer.remoteAddress) : this.perUid.get(peer.uid);
+    return count ?? 0;
   }
 }
 
-function peerSourceOf(peer: Peer): string {
-  return peer.kind === 'tcp' ? `tcp ${peer.remoteAddress}` : `uid ${peer.uid ?? '?'}`;
+/** The keys are the peer's own strings: no key built per connection. */
+function increment<K>(counts: Map<K, number>, key: K): void {
+  counts.set(key, (counts.get(key) ?? 0) + 1);
+}
+
+function decrement<K>(counts: Map<K, number>, key: K): void {
+  const left = (counts.get(key) ?? 1) - 1;
+  if (left > 0) counts.set(key, left);
+  else counts.delete(key);
 }

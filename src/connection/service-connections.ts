@@ -214,9 +214,12 @@ export class ServiceConnections {
     if (served.kind === 'running') {
       const { handler, ending } = served;
       this.table.add(handler);
-      const { pid, close } = handler;
-      const timer = { pid, close, ending, limits: spec.limits, startedAt: clock(), clock };
-      stopTimer = armRuntimeTimer({ ...timer, log: accepted.log });
+      const { limits } = spec;
+      if (limits.runtimeMaxSec !== null) {
+        const { pid, close } = handler;
+        const timer = { pid, close, ending, limits, startedAt: clock(), clock };
+        stopTimer = armRuntimeTimer({ ...timer, log: accepted.log });
+      }
     }
     void served.ended.then((outcome) => {
       if (outcome.kind === 'spawn-failed') this.count.spawnFailed += 1;

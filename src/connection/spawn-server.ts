@@ -50,11 +50,12 @@ function startHandler(options: SpawnServerOptions, request: ServeRequest): Serve
     outcome: spawned.outcome,
     ending,
   };
-  log.log('info', 'accept', {
-    peer: formatPeer(peer),
-    pid,
-    ...(waitedMs === null ? {} : { waitedMs }),
-  });
+  const peerText = formatPeer(peer);
+  log.log(
+    'info',
+    'accept',
+    waitedMs === null ? { peer: peerText, pid } : { peer: peerText, pid, waitedMs },
+  );
   const stderr = logHandlerStderr(spawned, { service, log, pid });
   const ended = spawned.outcome.then((outcome) => {
     if (outcome.kind === 'spawn-failed') {

@@ -11,6 +11,9 @@ import type { Peer } from '../model/peer.js';
  */
 export function sourceKeyOf(peer: Peer, prefix6: number): string {
   if (peer.kind === 'unix') return peer.uid === null ? 'unix' : `uid:${peer.uid}`;
+  // The per-connection path: an address without a colon is IPv4 or does not parse, and either
+  // way its key is the text itself (normaliseAddress only rewrites v4-mapped IPv6).
+  if (!peer.remoteAddress.includes(':')) return peer.remoteAddress;
   const ip = parsePeerAddress(peer.remoteAddress);
   if (ip === null) return normaliseAddress(peer.remoteAddress);
   if (ip.version === 4) return normaliseAddress(peer.remoteAddress);

@@ -50,17 +50,20 @@ export interface HandlerCgroup {
 
 /**
  * The daemon's handler cgroups: `ROOT/hN`, one per running handler. An empty one goes back to a
- * free list (up to `maxFree`) instead of being removed: mkdir + open + rmdir of a cgroup cost
- * ~150 us of the daemon's thread, a reused one ~50 us (open and close of its cgroup.procs, one
- * read of it at the exit). A running handler's cgroup holds one fd (its cgroup.procs); an idle
- * one none.
+ * free list (up to `maxFree`) instead of being removed, its cgroup.procs still open while other
+ * handlers run: mkdir + open + rmdir of a cgroup cost ~150 us of the daemon's thread, and the
+ * open and close of cgroup.procs alone (a path walk in the cgroup file system) about a tenth of
+ * the daemon's CPU per connection under load; a reused open one costs one read of it at the
+ * exit. A running handler's cgroup holds one fd (its cgroup.procs); idle ones hold theirs only
+ * while some handler runs (at most the peak number of handlers, and `maxFree`): once none runs,
+ * they are closed, and the daemon's fd count is back to what it was with no handler.
  */
 export class HandlerCgroups {
   readonly root: string;
   /** Linux >= 5.14: cgroup.kill ends a whole cgroup at once (else each member in turn). */
   readonly hasKillFile: boolean;
-  /** Empty cgroups kept for reuse: their paths only (no fd held while idle). */
-  private readonly free: string[] = [];
+  /** Empty cgroups kept for reuse, cgroup.procs open or -1 (handed out as new objects). */
+  private readonly free: HandlerCgroup[] = [];
   private readonly taken = new Set<HandlerCgroup>();
   private readonly buffer = Buffer.alloc(4096);
   private created = 0;
@@ -80,11 +83,14 @@ export class HandlerCgroups {
   acquire(): HandlerCgroup {
     if (this.isClosed) throw new Error('the daemon has let go of its cgroups');
     const reused = this.free.pop();
-    const path = reused ?? join(this.root, `h${++this.created}`);
+    const path = reused?.path ?? join(this.root, `h${++this.created}`);
     if (reused === undefined) mkdirSync(path);
     let cgroup: HandlerCgroup;
     try {
-      cgroup = { path, procsFd: openSync(join(path, 'cgroup.procs'), 'r+') };
+      // A new object: a stale reference to the previous holder's cannot release this one.
+      const procsFd =
+        reused !== undefined && reused.procsFd >= 0 ? reused.procsFd : openProcs(path);
+      cgroup = { path, procsFd };
     } catch (error) {
       tryRmdir(path);
       throw error;
@@ -140,15 +146,25 @@ export class HandlerCgroups {
   release(cgroup: HandlerCgroup): void {
     // Once `close` has taken the cgroup (shutdown), its fd and directory are close's to end.
     if (this.isClosed || !this.taken.delete(cgroup)) return;
-    closeSync(cgroup.procsFd);
-    if (this.free.length < this.maxFree) this.free.push(cgroup.path);
-    else tryRmdir(cgroup.path);
+    if (this.free.length < this.maxFree) this.free.push(cgroup);
+    else removeCgroup(cgroup);
+    if (this.taken.size === 0) this.closeIdle();
+  }
+
+  /** No handler runs: the idle cgroups let go of their fds (kept as paths). */
+  private closeIdle(): void {
+    for (let i = 0; i < this.free.length; i += 1) {
+      const idle = this.free[i]!;
+      if (idle.procsFd < 0) continue;
+      closeSync(idle.procsFd);
+      this.free[i] = { path: idle.path, procsFd: -1 };
+    }
   }
 
   /** Removes the empty cgroups kept for reuse (the daemon hands over and exits). */
   dropFree(): void {
     this.isClosed = true;
-    for (const path of this.free.splice(0)) tryRmdir(path);
+    for (const cgroup of this.free.splice(0)) removeCgroup(cgroup);
   }
 
   /**
@@ -156,7 +172,7 @@ export class HandlerCgroups {
    * empty, and removes them and ROOT. Returns the paths it could not remove.
    */
   async close(ms: number): Promise<string[]> {
-    for (const path of this.free.splice(0)) tryRmdir(path);
+    for (const cgroup of this.free.splice(0)) removeCgroup(cgroup);
     const all = [...this.taken];
     this.taken.clear();
     for (const cgroup of all) if (!this.isEmpty(cgroup)) this.signal(cgroup, 'SIGKILL');
@@ -183,8 +199,12 @@ export function removeStaleRoots(parent: string, isRunning: (pid: number) => boo
   }
 }
 
+function openProcs(path: string): number {
+  return openSync(join(path, 'cgroup.procs'), 'r+');
+}
+
 function removeCgroup(cgroup: HandlerCgroup): boolean {
-  closeSync(cgroup.procsFd);
+  if (cgroup.procsFd >= 0) closeSync(cgroup.procsFd);
   return tryRmdir(cgroup.path);
 }
 

@@ -4,6 +4,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 import type { RlimitName, SpawnPlan } from '../model/spawn.js';
+import { preparedFunctionNames, type NativePreparedApi } from './native-prepared.js';
 
 /**
  * The options of the addon's spawn(): the plan's process setup as it stands (null fields are left
@@ -53,7 +54,7 @@ export interface NativeSpawnOptions extends Pick<
 
 export interface NativeSpawned {
   readonly pid: number;
-  /** Owned and closed by the addon once the child is reaped. */
+  /** Owned and closed by the addon once the child is reaped (-1 from spawnPrepared: not told). */
   readonly pidfd: number;
   /** The read end of the stderr pipe (the caller owns it), or -1. */
   readonly stderrFd: number;
@@ -84,16 +85,6 @@ export type NativeExitCallback = (
   signal: string | null,
   failure: NativeSpawnError | null,
 ) => void;
-
-/** For tests and benchmarks: how the addon spawns and the spawn arenas it holds. */
-export interface NativeDebugCounters {
-  /** 'clone': spawn() returns before the exec; 'vfork': SOCKETEER_NATIVE_VFORK=1 at load. */
-  readonly mode: 'clone' | 'vfork';
-  /** Arenas (a child's stack and plan) in use: children not yet known to have exec'd. */
-  readonly liveArenas: number;
-  /** Freed arenas kept for reuse. */
-  readonly cachedArenas: number;
-}
 
 export interface PeerCredentials {
   readonly pid: number;
@@ -154,13 +145,12 @@ export interface NotifyDatagram {
 export type NativeAcceptErrorCallback = (error: Error & { code: string }) => void;
 
 /** The functions of build/Release/socketeer_native.node (native/addon.c). */
-export interface NativeAddon {
+export interface NativeAddon extends NativePreparedApi {
   /**
    * Returns once the child exists (before its exec, except in vfork mode). Throws a TypeError
    * only for malformed options; system failures are returned or passed to onExit.
    */
   spawn(options: NativeSpawnOptions, onExit: NativeExitCallback): NativeSpawned | NativeSpawnError;
-  debugCounters(): NativeDebugCounters;
   /** SO_PEERCRED of an accepted Unix socket; throws a system error (code, syscall) on failure. */
   peerCredentials(fd: number): PeerCredentials;
   /** getgrouplist: the user's groups, `gid` included. */
@@ -220,8 +210,8 @@ export type NativeAddonProbe =
 
 const addonFile = path.join('build', 'Release', 'socketeer_native.node');
 const functionNames = [
+  ...preparedFunctionNames,
   'spawn',
-  'debugCounters',
   'peerCredentials',
   'groupList',
   'lookupUser',

@@ -8,6 +8,7 @@ import {
   type NativeSpawnError,
   type NativeSpawnOptions,
 } from './native-addon.js';
+import { PreparedSpawns, type NativeFixedOptions } from './native-prepared.js';
 import type {
   HandlerOutcome,
   ProcessFeature,
@@ -25,18 +26,29 @@ import type {
  */
 export function createNativeSpawner(addon: NativeAddon): Spawner {
   useStderrPipes(addon);
+  const prepared = new PreparedSpawns(addon, fixedNativeOptions);
   return {
     name: 'native',
     unsupported: (): ProcessFeature[] => [],
-    spawn: (plan, socketFd, placement) => spawnHandler(addon, plan, socketFd, placement),
+    spawn: (plan, socketFd, placement) =>
+      spawnHandler({ addon, prepared }, plan, { socketFd, placement }),
   };
 }
 
+interface NativeSpawning {
+  readonly addon: NativeAddon;
+  readonly prepared: PreparedSpawns;
+}
+
+interface SpawnTarget {
+  readonly socketFd: number;
+  readonly placement: SpawnPlacement | undefined;
+}
+
 function spawnHandler(
-  addon: NativeAddon,
+  spawning: NativeSpawning,
   plan: SpawnPlan,
-  socketFd: number,
-  placement: SpawnPlacement | undefined,
+  { socketFd, placement }: SpawnTarget,
 ): SpawnedHandler {
   let settle: (outcome: HandlerOutcome) => void = () => {};
   const outcome = new Promise<HandlerOutcome>((resolve) => {
@@ -53,11 +65,14 @@ function spawnHandler(
   };
   let result: ReturnType<NativeAddon['spawn']>;
   try {
-    const options = buildNativeOptions(plan, socketFd);
-    result = addon.spawn(
-      placement === undefined ? options : { ...options, cgroupFd: placement.cgroupProcsFd },
-      onExit,
-    );
+    const cgroupFd = placement === undefined ? -1 : placement.cgroupProcsFd;
+    // An activation's plan (passFds, LISTEN_PID) is spawned once: nothing to prepare.
+    if (plan.passFds.length === 0 && !plan.setListenPid) {
+      result = spawning.prepared.spawn(plan, { socketFd, cgroupFd, onExit });
+    } else {
+      const options = buildNativeOptions(plan, socketFd);
+      result = spawning.addon.spawn(cgroupFd < 0 ? options : { ...options, cgroupFd }, onExit);
+    }
   } catch (error) {
     // Only a malformed plan throws: a bug upstream, still reported as a value.
     const message = `spawn ${plan.file}: ${(error as Error).message.replace(/^spawn: /, '')}`;
@@ -99,9 +114,19 @@ const waitForSession = false;
 /** The plan in the addon's terms ('log' is a pipe the caller reads). */
 export function buildNativeOptions(plan: SpawnPlan, socketFd: number): NativeSpawnOptions {
   return {
+    ...fixedNativeOptions(plan),
+    envp: plan.env,
+    stdinFd: socketFd,
+    passFds: plan.passFds,
+    setListenPid: plan.setListenPid,
+  };
+}
+
+/** What a prepared spawn keeps of the plan: all but the environment, socket and fds. */
+export function fixedNativeOptions(plan: SpawnPlan): NativeFixedOptions {
+  return {
     file: plan.file,
     argv: plan.argv,
-    envp: plan.env,
     cwd: plan.cwd,
     uid: plan.uid,
     gid: plan.gid,
@@ -111,11 +136,8 @@ export function buildNativeOptions(plan: SpawnPlan, socketFd: number): NativeSpa
     rlimits: plan.rlimits,
     chroot: plan.chroot,
     noNewPrivileges: plan.noNewPrivileges,
-    stdinFd: socketFd,
     stderr: plan.stderr === 'log' ? 'pipe' : plan.stderr,
     waitForSession,
-    passFds: plan.passFds,
-    setListenPid: plan.setListenPid,
   };
 }
 

@@ -285,6 +285,30 @@ function defineTests(addon: NativeAddon): void {
     t.equal(addon.debugCounters().liveArenas, 0, 'no arena left');
   });
 
+  void t.test(
+    'prepared spawns: fixed options once per plan shape, the env per spawn',
+    async (t) => {
+      const argv = ['sh', '-c', 'echo "[$A] [$B]"; pwd']; // one array: one prepared entry
+      const plan = (env: string[], cwd: string): SpawnPlan => ({
+        ...basePlan,
+        file: '/bin/sh',
+        argv,
+        env,
+        cwd,
+      });
+      t.equal((await run(plan(['A=1', 'B=2'], '/'))).output, '[1] [2]\n/\n');
+      t.equal((await run(plan(['B=', 'A=3'], '/'))).output, '[3] []\n/\n', "each spawn's env");
+      t.equal((await run(plan(['A=x'], tmp))).output, `[x] []\n${tmp}\n`, 'same argv, new cwd');
+      t.equal((await run(plan(['A=y'], '/'))).output, '[y] []\n/\n', 'and back');
+      t.equal((await run(plan([], '/'))).output, '[] []\n/\n', 'an empty env');
+      const { handler, outcome } = await run(plan(['A=1\0B=2'], '/'));
+      const message = 'spawn /bin/sh: options.envp must be NUL-free';
+      t.same(outcome, { kind: 'spawn-failed', error: { code: 'EINVAL', message } });
+      t.equal(handler.pid, null, 'refused before any clone');
+      t.equal(addon.debugCounters().liveArenas, 0, 'no arena left');
+    },
+  );
+
   void t.test('stderr: log (pipe), socket, null', async (t) => {
     const { client, accepted } = await connect();
     const handler = spawner.spawn(
