@@ -171,6 +171,12 @@ for (const spawner of ['native', 'portable'] as const) {
         access: { deny: ['127.0.0.3'] },
         limits: { perSource: 1 },
       },
+      // for the stop test: a header timeout no busy machine reaches before the stop arrives
+      'ppstop.json': {
+        listen: 'tcp:127.0.0.1:0',
+        exec: handler,
+        socket: { proxyProtocol: true, proxyTrusted: ['127.0.0.1'], proxyHeaderTimeoutSec: 600 },
+      },
     });
     t.teardown(conf.cleanup);
     const daemon = await DaemonUnderTest.start(conf.confDir, ['--spawner', spawner]);
@@ -370,15 +376,20 @@ for (const spawner of ['native', 'portable'] as const) {
     });
 
     await t.test('a service that stops refuses the connections it read no header of', async (t) => {
-      const silent = talk(target, { from: '127.0.0.1', chunks: ['PROXY TCP4 '], hold: true });
+      const stopTarget = daemon.tcp('ppstop').port;
+      const refusal = (client: { readonly address: string; readonly port: number }) =>
+        daemon.waitForLog(
+          (r) => isEvent('refuse', 'ppstop')(r) && r.peer === `${client.address}:${client.port}`,
+        );
+      const silent = talk(stopTarget, { from: '127.0.0.1', chunks: ['PROXY TCP4 '], hold: true });
       await silent.connected;
       const port = silent.socket.localPort ?? -1;
       // accept(2) takes connections in order: once a later one is refused, this one is being read
-      const later = await direct(['not a header\r\n']);
-      t.equal((await recordOf('refuse', later)).reason, 'proxy-header');
-      const stopped = await runCli(['stop', 'pp', '--control', control]);
+      const later = talk(stopTarget, { from: '127.0.0.1', chunks: ['not a header\r\n'], gapMs: 0 });
+      t.equal((await refusal(await later.done)).reason, 'proxy-header');
+      const stopped = await runCli(['stop', 'ppstop', '--control', control]);
       t.equal(stopped.code, 0, stopped.stderr);
-      const refuse = await recordOf('refuse', { address: '127.0.0.1', port });
+      const refuse = await refusal({ address: '127.0.0.1', port });
       t.equal(refuse.reason, 'proxy-header');
       t.equal(refuse.detail, 'the service stopped before the PROXY header was read');
       t.equal((await silent.done).reply, '');
