@@ -13,7 +13,7 @@ import {
 } from './cgroup.js';
 import { GroupTree } from './group-tree.js';
 import { endTree, waitFor } from './kill-escalator.js';
-import { isRunning } from './proc-scan.js';
+import { isRunning, readStat } from './proc-scan.js';
 import { trackedSpawner, type ProcessTracking } from './process-tracking.js';
 import type { SpawnedHandler } from '../model/spawn.js';
 
@@ -38,7 +38,12 @@ class CgroupTree extends GroupTree {
     // Before the reap the leader may not be in its cgroup yet (the native child joins right
     // after its setsid, the portable one once spawn has returned): reach it by pid too.
     const reached = this.hasExited ? false : super.signal(signal);
-    this.cgroups.signal(this.cgroup, signal);
+    // Each process once: the leader and its group, reached above, are not signalled again. A
+    // second SIGINT turns lighttpd's graceful stop into an immediate one, which drops the
+    // connections it has accepted (issue 16).
+    const isReached = (pid: number): boolean =>
+      reached && (pid === this.pid || readStat(pid)?.pgrp === this.pid);
+    this.cgroups.signal(this.cgroup, signal, isReached);
     return reached || !this.cgroups.isEmpty(this.cgroup);
   }
 

@@ -123,8 +123,15 @@ export class HandlerCgroups {
     }
   }
 
-  /** Sends `signal` to every process in the cgroup; SIGKILL through cgroup.kill where there is one. */
-  signal(cgroup: HandlerCgroup, signal: NodeJS.Signals): void {
+  /**
+   * Sends `signal` to every process in the cgroup but those `isReached` already (SIGKILL: to all,
+   * through cgroup.kill where there is one).
+   */
+  signal(
+    cgroup: HandlerCgroup,
+    signal: NodeJS.Signals,
+    isReached: (pid: number) => boolean = () => false,
+  ): void {
     if (signal === 'SIGKILL' && this.hasKillFile) {
       try {
         writeFileSync(join(cgroup.path, 'cgroup.kill'), '1');
@@ -134,6 +141,7 @@ export class HandlerCgroups {
       }
     }
     for (const pid of this.members(cgroup)) {
+      if (isReached(pid)) continue;
       try {
         process.kill(pid, signal);
       } catch {

@@ -28,9 +28,12 @@ class SubreaperTree implements HandlerTree {
 
   signal(signal: NodeJS.Signals): boolean {
     this.collect();
-    let reached = this.group?.signal(signal) ?? false;
+    const isGroupReached = this.group?.signal(signal) ?? false;
+    let reached = isGroupReached;
     for (const [pid, ticks] of this.seen) {
       if (!isRunning(pid, ticks)) continue;
+      // each process once: a member of the group had it above (a second SIGINT is not the first)
+      if (isGroupReached && readStat(pid)?.pgrp === this.pid) continue;
       try {
         process.kill(pid, signal);
         reached = true;

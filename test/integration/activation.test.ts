@@ -3,11 +3,12 @@
 // LISTEN_PID and LISTEN_FDNAMES.
 import { execFile } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, statSync, writeFileSync } from 'node:fs';
-import { connect } from 'node:net';
+import { connect, type Socket } from 'node:net';
 import { join } from 'node:path';
-import t from 'tap';
+import t, { type Test } from 'tap';
 import {
   DaemonUnderTest,
+  cleanEnv,
   exchange,
   fixtures,
   isEvent,
@@ -176,14 +177,13 @@ t.test(
 
     // quiesce under a loop of requests: the process ends, the next request starts a new one
     let isLooping = true;
-    const failures: { readonly body: string; readonly startedAt: number }[] = [];
+    const failures: string[] = [];
     let served = 0;
     const loop = async (target: Target): Promise<void> => {
       while (isLooping) {
-        const startedAt = Date.now();
         const body = await curl(target);
         if (body === 'hello from lighttpd\n') served += 1;
-        else failures.push({ body, startedAt });
+        else failures.push(body);
       }
     };
     const loops = [loop(tcp), loop({ path: sock })];
@@ -200,22 +200,11 @@ t.test(
     );
     isLooping = false;
     await Promise.all(loops);
-    // Open bug (issue 16): in about one run in seven, one curl on the Unix socket fails to
-    // connect ("Couldn't connect to server") at the instant the process ends; seen with aptly
-    // too, never with a Node client; cause not found. Allowed only for a request started before
-    // that process ended, at most one; anything else fails the test.
-    const second = activations(daemon, 'web')[1]?.pid;
-    const ended = await daemon.waitForLog((r) => isEvent('end', 'web')(r) && r.pid === second);
-    const endedAt = Date.parse(String(ended.time));
-    const open = failures.filter(
-      (f) => f.body.includes("Couldn't connect") && f.startedAt <= endedAt,
-    );
-    t.same(
-      failures.filter((f) => !open.includes(f)),
-      [],
-      'no request failed across the quiesce',
-    );
-    t.ok(open.length <= 1, `at most one connect failure at the process's end: ${open.length}`);
+    // lighttpd gets one SIGINT, its graceful stop: it closes its listening fds and answers what
+    // it has accepted, and the next request starts a new one. (A second SIGINT, which the
+    // process tracking used to send, made that an immediate stop that dropped an accepted
+    // connection: curl's "Couldn't connect", about one run in seven.)
+    t.same(failures, [], 'no request failed across the quiesce');
     t.match(activations(daemon, 'web')[2], { trigger: 'demand' });
 
     // stop: the process ends and the sockets close; start binds them again
@@ -392,6 +381,66 @@ t.test('quiesce is never a failure: no restart, no growing delay, however often'
     Array.from({ length: rounds }, () => 'demand'),
     'each start was a connection',
   );
+});
+
+/**
+ * Six rounds of quiesce and kill with SIGINT on the count-signals fixture: what each of its two
+ * processes (the leader and a child in its group) says it got, per round.
+ */
+async function countStopSignals(t: Test, tracking: 'auto' | 'subreaper'): Promise<string[]> {
+  const conf = makeConfDir({});
+  writeFileSync(
+    join(conf.confDir, 'count.json'),
+    JSON.stringify({
+      listen: 'tcp:127.0.0.1:0',
+      exec: [python, join(fixtures, 'count-signals.py')],
+      accept: false,
+      start: 'at-start',
+      killSignal: 'SIGINT',
+    }),
+  );
+  const control = join(conf.dir, 'control.sock');
+  const env = cleanEnv({ SOCKETEER_PROCESS_TRACKING: tracking });
+  const daemon = await DaemonUnderTest.start(conf.confDir, ['--control', control], env);
+  const clients: Socket[] = [];
+  t.teardown(async () => {
+    for (const client of clients) client.destroy();
+    await daemon.stop();
+    conf.cleanup();
+  });
+  const said = (r: LogRecord, what: string): boolean =>
+    isEvent('stderr', 'count')(r) && String(r.line).includes(what);
+  for (let round = 0; round < 6; round++) {
+    const verb = round % 2 === 0 ? ['quiesce', 'count'] : ['kill', 'count', '--signal', 'SIGINT'];
+    await daemon.waitForCount(isEvent('activate', 'count'), round + 1);
+    await daemon.waitForCount((r) => said(r, ' spinning'), 2 * (round + 1));
+    const done = await runCli([...verb, '--control', control]);
+    t.equal(done.code, 0, done.stderr);
+    await daemon.waitForCount(isEvent('end', 'count'), round + 1);
+    // a quiesce or a clean exit leaves the socket waiting: a connection starts it again
+    clients.push(connect(daemon.tcp('count').port, '127.0.0.1').on('error', () => undefined));
+  }
+  await daemon.waitForCount((r) => said(r, ' deliveries='), 12);
+  return daemon.records.filter((r) => said(r, ' deliveries=')).map((r) => String(r.line));
+}
+
+t.test('quiesce and kill deliver the stop signal once to each process', async (t) => {
+  // A second SIGINT turns lighttpd's graceful stop into an immediate one, which drops the
+  // connections it has accepted: the lighttpd quiesce test's lost request (issue 16). The
+  // fixture's processes spin on a CPU, so that a second kill would mostly be a delivery of its
+  // own (on a busy machine the two may still merge while pending: six rounds, for that).
+  const once = Array.from({ length: 6 }, () => [
+    'child deliveries=1',
+    'leader deliveries=1',
+  ]).flat();
+  for (const tracking of ['auto', 'subreaper'] as const) {
+    const said = await countStopSignals(t, tracking);
+    t.same(
+      [...said].sort(),
+      [...once].sort(),
+      `${tracking} tracking: one SIGINT per process, per quiesce and per kill`,
+    );
+  }
 });
 
 t.test('check refuses what cannot work with accept: false and shows the fds', async (t) => {
