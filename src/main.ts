@@ -1,6 +1,8 @@
 #!/usr/bin/env node
+// first, so that the heap is sized before anything else is loaded
+import './commands/heap-settings.js';
 import { readFileSync } from 'node:fs';
-import yargs from 'yargs';
+import yargs, { type Argv } from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { ExitCode, FatalError } from './model/errors.js';
 import { checkCommand } from './commands/cli/check.js';
@@ -12,7 +14,7 @@ import {
   serviceCommands,
   upgradeCommand,
 } from './commands/cli/control.js';
-import type { CommandDefinition, CommandIo } from './commands/cli/define.js';
+import type { CommandDefinition, CommandIo, CommandRun } from './commands/cli/define.js';
 import { answerCompletion, withCompletion } from './commands/cli/completion.js';
 import { explainUsageError } from './commands/cli/usage-errors.js';
 import { escapeCommand } from './commands/cli/escape.js';
@@ -45,18 +47,37 @@ const commands: readonly CommandDefinition[] = [
 
 /** Parses argv, runs one command, and maps its outcome to an exit code and stderr words. */
 export async function main(argv: string[]): Promise<number> {
-  let code: number = ExitCode.ok;
-  const exit = (value: number): void => {
-    code = value;
-  };
   const io: CommandIo = {
     argv,
     out: (text) => void process.stdout.write(text),
     err: (text) => void process.stderr.write(text),
   };
+  try {
+    const run = await parse(argv, io);
+    return run === null ? ExitCode.ok : await run();
+  } catch (error) {
+    return reportError(error);
+  }
+}
+
+/**
+ * The command the command line chooses (null: none to run, e.g. a completion answered). Returns
+ * before the command runs, so nothing keeps the parser: it is garbage for the daemon's life.
+ */
+async function parse(argv: string[], io: CommandIo): Promise<CommandRun | null> {
+  let chosen: CommandRun | null = null;
+  const parser = buildParser(argv, io, (run) => {
+    chosen = run;
+  });
+  if (await answerCompletion(parser, argv, io.out)) return null;
+  await parser.parseAsync();
+  return chosen;
+}
+
+function buildParser(argv: string[], io: CommandIo, choose: (run: CommandRun) => void): Argv {
   const parser = withCompletion(
     commands.reduce(
-      (y, define) => define(y, io, exit),
+      (y, define) => define(y, io, choose),
       yargs(argv).scriptName('socketeer').usage('$0 <command> [options]'),
     ),
   )
@@ -75,13 +96,7 @@ export async function main(argv: string[]): Promise<number> {
       const words = explainUsageError(message, context);
       throw new FatalError(`${words} (see socketeer --help)`, ExitCode.permanent);
     });
-  try {
-    if (await answerCompletion(parser, argv, io.out)) return ExitCode.ok;
-    await parser.parseAsync();
-  } catch (error) {
-    return reportError(error);
-  }
-  return code;
+  return parser;
 }
 
 /** What yargs has but does not declare: the options and commands it knows now. */

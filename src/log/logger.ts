@@ -3,6 +3,7 @@ import { Writable } from 'node:stream';
 import winston from 'winston';
 import type { BucketRate } from '../limits/settings.js';
 import type { EventLog, LogEvent, LogFields, LogJson, LogLevel } from './events.js';
+import type { LogFormat } from './formats.js';
 import { formatValue } from './format-value.js';
 import {
   admitRecord,
@@ -11,8 +12,7 @@ import {
   takeSummaries,
 } from './record-limiter.js';
 
-export const logFormats = ['json', 'text'] as const;
-export type LogFormat = (typeof logFormats)[number];
+export type { LogFormat } from './formats.js';
 
 /** The daemon's log: records, and the summaries of what the record limiter suppressed. */
 export interface DaemonLog extends EventLog {

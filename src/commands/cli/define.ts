@@ -12,8 +12,19 @@ export interface CommandIo {
   readonly err: (text: string) => void;
 }
 
-/** A subcommand as main adds it: the parser with the command on it; `exit` takes its code. */
-export type CommandDefinition = (yargs: Argv, io: CommandIo, exit: (code: number) => void) => Argv;
+/**
+ * A subcommand as main adds it: the parser with the command on it. When the command line names
+ * it, yargs hands `choose` its run, which main calls once the parse is over (so yargs and the
+ * parser are garbage while the command runs: `serve` runs for the daemon's whole life).
+ */
+export type CommandDefinition = (
+  yargs: Argv,
+  io: CommandIo,
+  choose: (run: CommandRun) => void,
+) => Argv;
+
+/** A chosen command, run after the parse; resolves with the exit code. */
+export type CommandRun = () => Promise<number>;
 
 export interface CommandSpec<A> {
   /** The command and its positionals, as yargs reads them: `stop <service>`. */
@@ -27,8 +38,8 @@ export interface CommandSpec<A> {
 
 /** One subcommand from its yargs definition and its run. */
 export function defineCommand<A>(spec: CommandSpec<A>): CommandDefinition {
-  return (yargs, io, exit) =>
-    yargs.command(spec.command, spec.describe, spec.builder, async (args) =>
-      exit(await spec.run(args, io)),
+  return (yargs, io, choose) =>
+    yargs.command(spec.command, spec.describe, spec.builder, (args) =>
+      choose(() => spec.run(args, io)),
     );
 }

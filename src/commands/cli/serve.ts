@@ -1,7 +1,7 @@
 import { logLevels, type LogLevel } from '../../log/events.js';
 import { setFatalStyle } from '../../log/fatal.js';
 import { isJournalStream } from '../../log/journal.js';
-import { logFormats, type LogFormat } from '../../log/logger.js';
+import { logFormats, type LogFormat } from '../../log/formats.js';
 import { logTargets, type LogTarget } from '../../log/output.js';
 import { journalSocketPath } from '../../log/journal-native.js';
 import { loadNativeAddon } from '../../spawn/native-addon.js';
