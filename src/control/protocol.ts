@@ -1,5 +1,6 @@
-import { Ajv, type ErrorObject } from 'ajv';
-import { constants } from 'node:os';
+import type { ErrorObject, ValidateFunction } from 'ajv';
+import generatedValidator from './generated/request-validator.js';
+import { maxTimeoutSec } from './request-schema.js';
 import { cleanText } from '../log/clean.js';
 
 /** Every command the control channel understands, in the order the CLI documents them. */
@@ -91,52 +92,12 @@ export class ControlError extends Error {
   }
 }
 
-export const maxTimeoutSec = 2147483;
+export { maxTimeoutSec };
 /** How much of a peer's unknown field name or command a refusal repeats. */
 const maxEchoed = 64;
-const signalNames = Object.keys(constants.signals).sort();
-const id = { type: 'integer', minimum: 0, maximum: Number.MAX_SAFE_INTEGER };
-const name = { type: 'string', minLength: 1, maxLength: 255, pattern: '^[!-~]+$' };
-const optional = {
-  service: name,
-  instance: name,
-  signal: { type: 'string', enum: signalNames },
-  timeoutSec: { type: 'number', minimum: 0, maximum: maxTimeoutSec },
-};
-type Field = keyof typeof optional;
 
-function variant(cmd: ControlCommand, required: Field[], allowed: Field[] = []): object {
-  const fields: Record<string, object> = {};
-  for (const field of [...required, ...allowed]) fields[field] = optional[field];
-  return {
-    type: 'object',
-    properties: { id, cmd: { const: cmd }, ...fields },
-    required: ['id', 'cmd', ...required],
-    additionalProperties: false,
-  };
-}
-
-export const controlRequestSchema = {
-  type: 'object',
-  required: ['id', 'cmd'],
-  properties: { id, cmd: { type: 'string' } },
-  discriminator: { propertyName: 'cmd' },
-  oneOf: [
-    variant('status', [], ['service']),
-    variant('stop', ['service']),
-    variant('start', ['service']),
-    variant('quiesce', ['service']),
-    variant('drain', ['service'], ['timeoutSec']),
-    variant('kill', ['service'], ['instance', 'signal']),
-    variant('reload', []),
-    variant('upgrade', []),
-    variant('metrics', []),
-  ],
-} as const;
-
-const validateRequest = new Ajv({ discriminator: true }).compile<ControlRequest>(
-  controlRequestSchema,
-);
+/** ajv's standalone code for request-schema.ts, generated at build (scripts/validator.mjs). */
+const validateRequest = generatedValidator as ValidateFunction<ControlRequest>;
 
 /** Parses and validates one request line (without its newline). Never throws. */
 export function parseRequest(line: string): ParsedRequest {

@@ -1,5 +1,5 @@
-// The service validator is ajv's standalone code generated from schema/ at build time
-// (scripts/validator.mjs): it must be the one schema/ gives now, and say exactly what the schema
+// The service and control-request validators are ajv's standalone code generated at build time
+// (scripts/validator.mjs): each must be the one its schema gives now, and the service one say exactly what the schema
 // compiled by ajv at run time says (the errors validate.ts turns into `FILE: /pointer: message`).
 import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
@@ -10,25 +10,25 @@ import standalone from '../../src/config/generated/service-validator.js';
 import { limitsSchemaId, loadLimitsSchema, loadServiceSchema } from '../../src/config/validate.js';
 
 const root = join(import.meta.dirname, '..', '..');
-const generated = join('src', 'config', 'generated', 'service-validator.js');
+const generated = {
+  service: join('src', 'config', 'generated', 'service-validator.js'),
+  control: join('src', 'control', 'generated', 'request-validator.js'),
+};
 
-t.test(
-  'the generated validator is what schema/ gives now (npm run build regenerates it)',
-  async (t) => {
-    const fresh = spawnSync(
-      process.execPath,
-      [join(root, 'scripts', 'validator.mjs'), '--stdout'],
-      {
-        encoding: 'utf8',
-      },
-    );
-    t.equal(fresh.status, 0, fresh.stderr);
-    t.ok(fresh.stdout.includes('export default'), 'an ES module');
-    t.equal(readFileSync(join(root, generated), 'utf8'), fresh.stdout, `${generated} is stale`);
-    const built = join(root, 'dist', generated);
-    if (existsSync(built)) t.equal(readFileSync(built, 'utf8'), fresh.stdout, `dist/${generated}`);
-  },
-);
+for (const [name, path] of Object.entries(generated)) {
+  t.test(
+    `the generated ${name} validator is what its schema gives now (npm run build)`,
+    async (t) => {
+      const script = join(root, 'scripts', 'validator.mjs');
+      const fresh = spawnSync(process.execPath, [script, '--stdout', name], { encoding: 'utf8' });
+      t.equal(fresh.status, 0, fresh.stderr);
+      t.ok(fresh.stdout.includes('export default'), 'an ES module');
+      t.equal(readFileSync(join(root, path), 'utf8'), fresh.stdout, `${path} is stale`);
+      const built = join(root, 'dist', path);
+      if (existsSync(built)) t.equal(readFileSync(built, 'utf8'), fresh.stdout, `dist/${path}`);
+    },
+  );
+}
 
 /** The schema compiled at run time, with the options the generator uses (what validate.ts did). */
 function compileAtRunTime(): (data: unknown) => { valid: boolean; errors: unknown } {
