@@ -110,10 +110,13 @@ export function isOpenPolicy(policy: AdmitPolicy, globalMax: number | null): boo
   );
 }
 
+/** No token taken (shared: a charge is only read). */
+const noCharge: RateCharge = Object.freeze({ service: null, source: null });
+
 /** The decision for an open policy: admitted, no token charged. */
 export function admitOpen(peer: Peer, policy: AdmitPolicy): AdmitDecision {
   const sourceKey = sourceKeyOf(peer, policy.limits.perSourcePrefix6);
-  return { kind: 'admit', sourceKey, charge: { service: null, source: null } };
+  return { kind: 'admit', sourceKey, charge: noCharge };
 }
 
 /** `admitConnection` with the path that led to the decision (for `check --peer`). */

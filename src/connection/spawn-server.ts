@@ -1,4 +1,4 @@
-import type { EventLog } from '../log/events.js';
+import type { EventLog, LogJson } from '../log/events.js';
 import { finishStderr, logHandlerStderr, logStderr, type StderrLog } from '../log/stderr-pipes.js';
 import { formatPeer, type Peer } from '../model/peer.js';
 import type { HandlerExit, HandlerOutcome, Spawner } from '../model/spawn.js';
@@ -92,15 +92,17 @@ export interface HandlerEnd {
 
 export function reportEnd(log: EventLog, end: HandlerEnd): void {
   const stderrDropped = end.stderr === null ? 0 : finishStderr(end.stderr);
-  log.log('info', 'end', {
+  const fields: Record<string, LogJson> = {
     pid: end.pid,
     exitCode: end.exit.exitCode,
     signal: end.exit.signal,
     durationMs: end.now - end.startedAt,
     timedOut: end.ending.timedOut,
     forced: end.ending.forced,
-    ...(stderrDropped === 0 ? {} : { stderrDropped }),
-  });
+  };
+  // Added, not spread in: a spread in a literal is a slow runtime copy (every connection).
+  if (stderrDropped !== 0) fields.stderrDropped = stderrDropped;
+  log.log('info', 'end', fields);
 }
 
 function reportFailure(log: EventLog, peer: Peer, outcome: HandlerOutcome): void {

@@ -22,30 +22,37 @@ type KeptRecord = {
   readonly bound: LogFields;
 };
 
+/** A service's last records: a ring of `recentPerService`, `next` the slot written next. */
+type Ring = { readonly records: KeptRecord[]; next: number };
+
 export class RecentRecords {
-  private readonly byService = new Map<string, KeptRecord[]>();
+  private readonly byService = new Map<string, Ring>();
 
   constructor(private readonly now: () => number = Date.now) {}
 
   /**
    * A createLogger `observe`: every record that names a service is kept as given (it sits on
-   * the per-connection path: nothing is copied or formatted here), the oldest dropped.
+   * the per-connection path: nothing is copied or formatted here), over the oldest once full.
    */
   readonly observe = (event: LogEvent, fields: LogFields, bound: LogFields): void => {
     const service = fields.service ?? bound.service;
     if (typeof service !== 'string') return;
-    let kept = this.byService.get(service);
-    if (kept === undefined) {
-      kept = [];
-      this.byService.set(service, kept);
+    let ring = this.byService.get(service);
+    if (ring === undefined) {
+      ring = { records: [], next: 0 };
+      this.byService.set(service, ring);
     }
-    kept.push({ at: this.now(), event, fields, bound });
-    if (kept.length > recentPerService) kept.shift();
+    ring.records[ring.next] = { at: this.now(), event, fields, bound };
+    ring.next = (ring.next + 1) % recentPerService;
   };
 
   /** The service's last records, oldest first. */
   of(service: string): readonly RecentRecord[] {
-    return (this.byService.get(service) ?? []).map(({ at, event, fields, bound }) => {
+    const ring = this.byService.get(service);
+    if (ring === undefined) return [];
+    const { records, next } = ring;
+    const ordered = [...records.slice(next), ...records.slice(0, next)];
+    return ordered.map(({ at, event, fields, bound }) => {
       const defined = Object.entries({ ...bound, ...fields }).filter(
         (e): e is [string, LogJson] => e[1] !== undefined && e[0] !== 'service',
       );

@@ -86,8 +86,15 @@ export function createLogger(options: LoggerOptions): DaemonLog {
           }
           return false;
         };
-  const root = wrap(logger, {}, { gate, observe: options.observe ?? null });
-  return { ...root, flush: () => summarize(true) };
+  const root = new BoundLog(
+    { logger, enabled: enabledLevels(logger), gate, observe: options.observe ?? null },
+    {},
+  );
+  return {
+    log: (level, event, fields) => root.log(level, event, fields),
+    child: (fields) => root.child(fields),
+    flush: () => summarize(true),
+  };
 }
 
 /** Whether a record at an enabled level may be written (the record limiter's decision). */
@@ -98,31 +105,58 @@ type Gate = (
   fields: LogFields,
 ) => boolean;
 
-interface Hooks {
+/** What every logger of one createLogger shares. */
+interface Core {
+  readonly logger: winston.Logger;
+  /** Whether each level is written (the level is fixed at creation). */
+  readonly enabled: Readonly<Record<LogLevel, boolean>>;
   readonly gate: Gate | null;
   readonly observe: RecordObserver | null;
 }
 
-/**
- * Children only remember their bound fields (no winston child per connection), and a record
- * below the level costs one comparison, a suppressed one a few map look-ups: all of that sits
- * on the per-connection path.
- */
-function wrap(logger: winston.Logger, bound: LogFields, hooks: Hooks): EventLog {
-  const { gate, observe } = hooks;
+function enabledLevels(logger: winston.Logger): Record<LogLevel, boolean> {
   return {
-    log(level: LogLevel, event, fields: LogFields = {}) {
-      if (observe !== null) observe(event, fields, bound);
-      if (!logger.isLevelEnabled(level)) return;
-      if (gate !== null && !gate(level, bound.service, event, fields)) return;
-      // winston would append a `message` field to the event name: it travels under its own key
-      const { message, ...rest } = { ...bound, ...fields };
-      logger.log(level, event, message === undefined ? rest : { ...rest, [messageKey]: message });
-    },
-    child(fields) {
-      return wrap(logger, { ...bound, ...fields }, hooks);
-    },
+    error: logger.isLevelEnabled('error'),
+    warn: logger.isLevelEnabled('warn'),
+    info: logger.isLevelEnabled('info'),
+    debug: logger.isLevelEnabled('debug'),
   };
+}
+
+/**
+ * A logger and the fields it is bound to. A child is one small object (no winston child, no
+ * closures, the fields copied by a loop: a spread of two objects costs ~1 us, and a connection
+ * makes one child); a record below the level costs one look-up, a suppressed one a few map
+ * look-ups; the record is merged only when it is written. All of it is per-connection path.
+ */
+class BoundLog implements EventLog {
+  constructor(
+    private readonly core: Core,
+    private readonly bound: LogFields,
+  ) {}
+
+  log(level: LogLevel, event: LogEvent, fields: LogFields = {}): void {
+    const { core, bound } = this;
+    if (core.observe !== null) core.observe(event, fields, bound);
+    if (!core.enabled[level]) return;
+    if (core.gate !== null && !core.gate(level, bound.service, event, fields)) return;
+    // winston would append a `message` field to the event name: it travels under its own key
+    const { message, ...rest } = { ...bound, ...fields };
+    const record = message === undefined ? rest : { ...rest, [messageKey]: message };
+    core.logger.log(level, event, record);
+  }
+
+  child(fields: LogFields): EventLog {
+    return new BoundLog(this.core, mergeFields(this.bound, fields));
+  }
+}
+
+/** `{ ...first, ...second }` as a loop (V8's spread of two objects is ~10 times slower). */
+function mergeFields(first: LogFields, second: LogFields): LogFields {
+  const merged: Record<string, LogFields[string]> = {};
+  for (const key in first) merged[key] = first[key];
+  for (const key in second) merged[key] = second[key];
+  return merged;
 }
 
 function transportFor(output: LogOutput): winston.transport {

@@ -173,20 +173,35 @@ class CgroupHandlers {
     }
     const tree = new CgroupTree(spawned.pid, cgroup, cgroups);
     this.running.set(spawned.pid, tree);
-    void spawned.outcome
-      .then(() => this.settle(tree))
-      .catch((error: unknown) =>
-        options.log.log('warn', 'process-tracking', { error: `${cgroup.path}: ${String(error)}` }),
-      );
+    // One reaction per handler (no chain, no async function): an empty cgroup is handed back
+    // in it; only leftovers take the async path.
+    const failed = (error: unknown): void => this.warn(`${cgroup.path}: ${String(error)}`);
+    spawned.outcome.then(() => {
+      try {
+        this.settle(tree);
+      } catch (error) {
+        failed(error); // a throw here would be an unhandled rejection: the daemon's end
+      }
+    }, failed);
     return spawned;
   }
 
   /** The handler is reaped: hand its cgroup back once empty, ending what it left there. */
-  private async settle(tree: CgroupTree): Promise<void> {
+  private settle(tree: CgroupTree): void {
     tree.noteExited();
     if (this.running.get(tree.pid) === tree) this.running.delete(tree.pid);
     if (!tree.hasMembers()) return this.release(tree);
-    // What a per-connection systemd unit leaves is ended with it (KillMode=control-group).
+    this.endLeftovers(tree).catch((error: unknown) =>
+      this.warn(`${tree.cgroup.path}: ${String(error)}`),
+    );
+  }
+
+  private warn(error: string): void {
+    this.options.log.log('warn', 'process-tracking', { error });
+  }
+
+  /** What a per-connection systemd unit leaves is ended with it (KillMode=control-group). */
+  private async endLeftovers(tree: CgroupTree): Promise<void> {
     await endTree(tree, Promise.resolve(), this.options.graceMs);
     if (await waitFor(() => !tree.hasMembers(), 10000)) return this.release(tree);
     this.options.log.log('warn', 'process-tracking', {

@@ -1,6 +1,7 @@
 import t from 'tap';
 import { parseMetricsAddress } from '../../src/control/metrics-http.js';
 import { HandlerStats } from '../../src/daemon/handler-stats.js';
+import { RecentRecords } from '../../src/daemon/recent-records.js';
 import { escapeLabel, formatMetrics } from '../../src/daemon/metrics.js';
 
 t.test('--metrics addresses', async (t) => {
@@ -65,4 +66,24 @@ t.test('end records feed exits and the histogram; the text names every series', 
   t.ok(lines.includes('socketeer_handler_duration_seconds_sum{service="s"} 7.02'));
   t.ok(lines.includes('socketeer_handler_duration_seconds_count{service="s"} 2'));
   t.ok(text.endsWith('\n'));
+});
+
+t.test('recent records: the last 5 of each service, oldest first, fields merged', async (t) => {
+  let now = Date.UTC(2026, 0, 1);
+  const recent = new RecentRecords(() => now);
+  recent.observe('listen', { address: 'tcp:[::]:1' }, {});
+  t.same(recent.of('a'), [], 'a record naming no service is not kept');
+  for (let n = 1; n <= 7; n += 1) {
+    now += 1000;
+    recent.observe('accept', { pid: n }, { service: 'a', conn: `${n}-x` });
+  }
+  recent.observe('stop', { service: 'b' }, {});
+  const kept = recent.of('a');
+  t.same(
+    kept.map((r) => r.fields),
+    [3, 4, 5, 6, 7].map((n) => ({ conn: `${n}-x`, pid: n })),
+  );
+  t.equal(kept[0]?.time, '2026-01-01T00:00:03.000Z');
+  t.equal(kept[4]?.time, '2026-01-01T00:00:07.000Z');
+  t.same(recent.of('b'), [{ time: '2026-01-01T00:00:07.000Z', event: 'stop', fields: {} }]);
 });
