@@ -16,8 +16,9 @@
  *   then on the pipe's end is told even if nothing more is written. false: the pipe had already
  *   reached its end (told or not), and the id is free.
  *
- * A pipe's end is told only to a pipe JS has heard of (a chunk, or stderrRead): a handler that
- * wrote nothing and exited is closed here without a call, its slot kept until its stderrRead.
+ * A pipe's end is told only to a pipe JS has heard of (a chunk, or a stderrRead that found it
+ * open): a handler that wrote nothing and exited is closed here without a call, its slot kept
+ * until its stderrRead.
  * The env's teardown closes every pipe (addon.c).
  */
 #include "stderr-pipes.h"
@@ -290,14 +291,17 @@ napi_value js_stderr_read(napi_env env, napi_callback_info info) {
     napi_get_boolean(env, false, &result); /* no watch, or read already */
     return result;
   }
-  w->is_told = w->is_read = 1;
+  w->is_read = 1;
   if (w->fd < 0) {
     free_slot(p, slot); /* it ended before: JS is done with it */
     rc = -1;
   } else {
+    /* Not told yet: a pipe JS has had nothing from and whose end this read finds (its exit seen
+     * before its hang-up) is closed without a call, as when the hang-up comes first. */
     int round = 0; /* while a chunk is full the pipe is open and the slot still this watch's */
     do rc = take_chunk(p, slot, 1);
     while (rc == 1 && ++round < READ_ROUNDS);
+    if (rc >= 0) p->slots[slot].is_told = 1; /* still open: its end will be told */
   }
   if (rc == -2) return NULL; /* the callback's exception goes on to the caller */
   napi_get_boolean(env, rc >= 0, &result);
