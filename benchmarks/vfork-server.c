@@ -7,45 +7,19 @@
  * Prints "ready: vfork=tcp:127.0.0.1:PORT" once listening; SIGTERM ends it with exit 0.
  */
 #define _GNU_SOURCE
-#include <arpa/inet.h>
-#include <errno.h>
-#include <netinet/in.h>
-#include <signal.h>
 #include <spawn.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
-extern char **environ;
-static volatile sig_atomic_t stopping = 0;
+#include "loopback.h"
 
-static void on_term(int sig) {
-  (void)sig;
-  stopping = 1;
-}
+extern char **environ;
 
 static void on_child(int sig) {
   int saved = errno;
   (void)sig;
   while (waitpid(-1, NULL, WNOHANG) > 0) continue;
   errno = saved;
-}
-
-static int listen_loopback(int port) {
-  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  int one = 1;
-  struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
-  sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) < 0 ||
-      bind(fd, (struct sockaddr *)&sa, sizeof sa) < 0 || listen(fd, 4096) < 0) {
-    fprintf(stderr, "vfork-server: fatal: unable to listen on 127.0.0.1:%d: %s\n", port,
-            strerror(errno));
-    exit(111);
-  }
-  return fd;
 }
 
 /* The handler on fd 0 and 1 (dup2 clears the accepted socket's close-on-exec there). */
@@ -62,24 +36,15 @@ static void spawn_handler(int fd, char **argv) {
 }
 
 int main(int argc, char **argv) {
-  struct sigaction term = {.sa_handler = on_term};
   struct sigaction child = {.sa_handler = on_child, .sa_flags = SA_RESTART | SA_NOCLDSTOP};
-  struct sockaddr_in bound;
-  socklen_t len = sizeof bound;
   int lfd;
 
   if (argc < 3) {
     fprintf(stderr, "usage: vfork-server PORT HANDLER [ARG...]\n");
     return 100;
   }
-  lfd = listen_loopback(atoi(argv[1]));
-  sigaction(SIGTERM, &term, NULL); /* no SA_RESTART: accept returns EINTR */
-  sigaction(SIGINT, &term, NULL);
   sigaction(SIGCHLD, &child, NULL);
-  signal(SIGPIPE, SIG_IGN);
-  getsockname(lfd, (struct sockaddr *)&bound, &len);
-  printf("ready: vfork=tcp:127.0.0.1:%d\n", ntohs(bound.sin_port));
-  fflush(stdout);
+  lfd = listen_loopback("vfork", atoi(argv[1]));
   while (!stopping) {
     int fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
     if (fd < 0) continue; /* EINTR (then stopping), ECONNABORTED, EMFILE: go on */
