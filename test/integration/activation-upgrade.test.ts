@@ -2,9 +2,8 @@
 // hand-over, the new daemon adopts it (same pid, uptime and restarts go on), applies the restart
 // policy when it ends (seen in /proc, exit status unknown) and ends it on quiesce; a failed
 // hand-over leaves the old daemon, the process and the sockets exactly as they were.
-import { execFile } from 'node:child_process';
 import { createSocket } from 'node:dgram';
-import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { createServer, type AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import t, { type Test } from 'tap';
@@ -20,6 +19,7 @@ import {
   writeServices,
   type LogRecord,
 } from '../helpers/daemon.js';
+import { curl, lighttpd, lighttpdSite, requestLoop } from '../helpers/lighttpd.js';
 
 const python = '/usr/bin/python3';
 const fixture = join(fixtures, 'listen-fds.py');
@@ -406,43 +406,16 @@ t.test('udp: sockets are handed over: the same ports, started by the new daemon'
   await daemon.waitForCount(isEvent('exit'), 2, 20000);
 });
 
-const lighttpd = '/usr/sbin/lighttpd';
-const curlPath = '/usr/bin/curl';
 const noLighttpd = existsSync(lighttpd)
   ? false
   : 'lighttpd is not installed (apt-get install lighttpd)';
-
-/** One GET through curl: the body, or what went wrong. */
-function curl(target: Target): Promise<string> {
-  const args =
-    'path' in target
-      ? ['--unix-socket', target.path, 'http://localhost/index.html']
-      : [`http://${target.host}:${target.port}/index.html`];
-  return new Promise((resolve) => {
-    execFile(curlPath, ['-sS', '--max-time', '20', ...args], (error, stdout, stderr) =>
-      resolve(error === null ? stdout : `curl failed: ${stderr.trim() || error.message}`),
-    );
-  });
-}
 
 t.test(
   'lighttpd keeps serving across an upgrade, then quiesce ends it',
   { skip: noLighttpd },
   async (t) => {
     const conf = makeConfDir({});
-    const www = join(conf.dir, 'www');
-    const run = join(conf.dir, 'run');
-    mkdirSync(www);
-    mkdirSync(run);
-    chmodSync(conf.dir, 0o755); // lighttpd runs as nobody under a root daemon
-    chmodSync(run, 0o1777);
-    writeFileSync(join(www, 'index.html'), 'hello from lighttpd\n');
-    const site = join(conf.dir, 'lighttpd.conf');
-    writeFileSync(
-      site,
-      `server.document-root = "${www}"\nserver.systemd-socket-activation = "enable"\n` +
-        `server.bind = "${join(run, 'unused.sock')}"\n`,
-    );
+    const site = lighttpdSite(conf.dir);
     const sock = join(conf.dir, 'web.sock');
     writeServices(conf.confDir, {
       'web.json': {
@@ -464,28 +437,17 @@ t.test(
     t.equal(await curl(tcp), 'hello from lighttpd\n');
     const pid = (await daemon.waitForLog(isEvent('activate', 'web'))).pid as number;
 
-    let served = 0;
-    let isLooping = true;
-    const failures: string[] = [];
-    const loop = async (target: Target): Promise<void> => {
-      while (isLooping) {
-        const body = await curl(target);
-        if (body === 'hello from lighttpd\n') served += 1;
-        else failures.push(body);
-      }
-    };
-    const loops = [loop(tcp), loop({ path: sock })];
-    await until(() => served >= 20, '20 requests before the upgrade');
+    const requests = requestLoop([tcp, { path: sock }]);
+    await until(() => requests.served() >= 20, '20 requests before the upgrade');
     const upgrade = await runCli(['upgrade', '--control', control]);
     t.equal(upgrade.code, 0, upgrade.stderr);
     const successor = Number(/pid (\d+)/.exec(upgrade.stdout)?.[1]);
     last = { pid: successor, exits: 2 };
     await withDeadline(daemon.exited, 30000, 'the old daemon exit');
-    const atExit = served;
-    await until(() => served >= atExit + 20, '20 requests after the old daemon exited');
-    isLooping = false;
-    await Promise.all(loops);
-    t.same(failures, [], `no request failed in ${served} across the upgrade`);
+    const atExit = requests.served();
+    await until(() => requests.served() >= atExit + 20, '20 requests after the old daemon exited');
+    await requests.stop();
+    t.same(requests.failures, [], `no request failed in ${requests.served()} across the upgrade`);
     const status = await processOf(control, 'web');
     t.same([status.daemon, status.process.pid], [successor, pid], 'the same lighttpd, adopted');
     t.equal(activations(daemon, 'web').length, 1);

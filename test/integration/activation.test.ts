@@ -2,7 +2,7 @@
 // systemd-socket-proxyd chained in front of a socketeer echo, and a python fixture that checks
 // LISTEN_PID and LISTEN_FDNAMES.
 import { execFile } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, statSync, writeFileSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
 import { join } from 'node:path';
 import t, { type Test } from 'tap';
@@ -17,49 +17,10 @@ import {
   withDeadline,
   type LogRecord,
 } from '../helpers/daemon.js';
+import { curl, lighttpd, lighttpdSite, requestLoop } from '../helpers/lighttpd.js';
 
-const lighttpd = '/usr/sbin/lighttpd';
 const proxyd = '/lib/systemd/systemd-socket-proxyd';
-const curlPath = '/usr/bin/curl';
 const python = '/usr/bin/python3';
-
-type Target = { host: string; port: number } | { path: string };
-
-/** One GET through curl: the body, or what went wrong (`curl: (7) …`). */
-function curl(target: Target, path = '/index.html'): Promise<string> {
-  const args =
-    'path' in target
-      ? ['--unix-socket', target.path, `http://localhost${path}`]
-      : [`http://${target.host}:${target.port}${path}`];
-  return new Promise((resolve) => {
-    execFile(curlPath, ['-sS', '--max-time', '20', ...args], (error, stdout, stderr) =>
-      resolve(error === null ? stdout : `curl failed: ${stderr.trim() || error.message}`),
-    );
-  });
-}
-
-/** A document root with index.html, and lighttpd's config taking sockets from socketeer. */
-function lighttpdSite(dir: string): string {
-  const www = join(dir, 'www');
-  const run = join(dir, 'run');
-  mkdirSync(www);
-  mkdirSync(run);
-  chmodSync(dir, 0o755); // handlers run as nobody under a root daemon
-  chmodSync(run, 0o1777);
-  writeFileSync(join(www, 'index.html'), 'hello from lighttpd\n');
-  const conf = join(dir, 'lighttpd.conf');
-  writeFileSync(
-    conf,
-    [
-      `server.document-root = "${www}"`,
-      'server.systemd-socket-activation = "enable"',
-      // lighttpd also binds what it is configured with: a path of its own, unused
-      `server.bind = "${join(run, 'unused.sock')}"`,
-      '',
-    ].join('\n'),
-  );
-  return conf;
-}
 
 /**
  * Writes `text` and reads until it came back whole, then closes: systemd-socket-proxyd does not
@@ -176,35 +137,24 @@ t.test(
     });
 
     // quiesce under a loop of requests: the process ends, the next request starts a new one
-    let isLooping = true;
-    const failures: string[] = [];
-    let served = 0;
-    const loop = async (target: Target): Promise<void> => {
-      while (isLooping) {
-        const body = await curl(target);
-        if (body === 'hello from lighttpd\n') served += 1;
-        else failures.push(body);
-      }
-    };
-    const loops = [loop(tcp), loop({ path: sock })];
+    const requests = requestLoop([tcp, { path: sock }]);
     const quiesced = await runCli(['quiesce', 'web', '--control', control]);
     t.equal(quiesced.code, 0, quiesced.stderr);
     await daemon.waitForCount(isEvent('activate', 'web'), 3);
-    const before = served;
+    const before = requests.served();
     await withDeadline(
       (async () => {
-        while (served < before + 20) await curl(tcp);
+        while (requests.served() < before + 20) await curl(tcp);
       })(),
       60000,
       'requests after the quiesce',
     );
-    isLooping = false;
-    await Promise.all(loops);
+    await requests.stop();
     // lighttpd gets one SIGINT, its graceful stop: it closes its listening fds and answers what
     // it has accepted, and the next request starts a new one. (A second SIGINT, which the
     // process tracking used to send, made that an immediate stop that dropped an accepted
     // connection: curl's "Couldn't connect", about one run in seven.)
-    t.same(failures, [], 'no request failed across the quiesce');
+    t.same(requests.failures, [], 'no request failed across the quiesce');
     t.match(activations(daemon, 'web')[2], { trigger: 'demand' });
 
     // stop: the process ends and the sockets close; start binds them again
