@@ -391,6 +391,20 @@ export function fdCount(pid: number): number {
   return readdirSync(`/proc/${pid}/fd`).length;
 }
 
+/**
+ * The daemon's fd count once it is `expected`, or what it is after `ms`: for a count that an
+ * asynchronous close (no event to wait for) brings back. A leak still fails, at the deadline.
+ */
+export async function settledFdCount(pid: number, expected: number, ms = 10000): Promise<number> {
+  const deadline = Date.now() + ms;
+  let count = fdCount(pid);
+  while (count !== expected && Date.now() < deadline) {
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    count = fdCount(pid);
+  }
+  return count;
+}
+
 export function parseEnv(text: string): Record<string, string> {
   const env: Record<string, string> = {};
   for (const line of text.split('\n')) {

@@ -9,6 +9,7 @@ import t, { type Test } from 'tap';
 import {
   DaemonUnderTest,
   fdCount,
+  settledFdCount,
   fixtures,
   isEvent,
   isRoot,
@@ -365,8 +366,10 @@ t.test(
     t.match(await processOf(control, 'held'), { pid: null, storedFds: { count: 0, names: [] } });
     const started = await runCli(['start', 'held', '--control', control]);
     t.equal(started.code, 0, started.stderr);
+    // Seen in about one fresh-clone CI run in three, never alone: one fd more for a moment
+    // after the process ended (which one is not known yet), so the count is awaited.
     t.equal(
-      fdCount(daemon.pid),
+      await settledFdCount(daemon.pid, baseline),
       baseline,
       'back to the fds of a bound service with nothing started',
     );
